@@ -1,0 +1,53 @@
+//! Errors of the circuit builder.
+
+use thiserror::Error;
+
+/// An error from building a circuit. Building never panics on user input.
+#[derive(Error, Debug, Clone, PartialEq, Eq)]
+pub enum CircuitError {
+    /// A gate's weights are too large for exact `i64` evaluation.
+    #[error("threshold gate weights too large: sum of |weights| is {sum_abs}, the limit is {limit} (2^62)")]
+    WeightOverflow {
+        /// The sum of absolute weights after normalisation (saturated at `i128::MAX`).
+        sum_abs: i128,
+        /// The largest permitted sum.
+        limit: i128,
+    },
+    /// A threshold lies outside the range the builder accepts.
+    #[error("threshold {threshold} out of range: |threshold| must be below 2^62")]
+    ThresholdOverflow {
+        /// The offending threshold.
+        threshold: i128,
+    },
+    /// The circuit would exceed 2^31 - 1 wires (literals carry one complement bit in a `u32`).
+    #[error("circuit too large: more than {limit} wires")]
+    TooManyWires {
+        /// The wire limit.
+        limit: u64,
+    },
+    /// Two input words or two output words share a name.
+    #[error("duplicate {kind} word name {name:?}")]
+    DuplicateName {
+        /// "input" or "output".
+        kind: &'static str,
+        /// The repeated name.
+        name: String,
+    },
+    /// A literal names a wire that does not exist in this builder.
+    #[error("literal refers to wire {wire}, but the circuit has only {wires} wires")]
+    UnknownWire {
+        /// The wire index.
+        wire: u32,
+        /// The number of wires.
+        wires: u32,
+    },
+    /// `pop_region` without a matching `push_region`.
+    #[error("pop_region called with no open region")]
+    RegionUnderflow,
+    /// A region name contains a '.' or is empty.
+    #[error("invalid region name {0:?}: it must be non-empty and contain no '.'")]
+    InvalidRegionName(String),
+}
+
+/// Result alias for circuit building.
+pub type Result<T> = std::result::Result<T, CircuitError>;

@@ -1,0 +1,1 @@
+//! VAR configuration, weights, reference forward pass, compiler (DESIGN §6).
