@@ -8,8 +8,11 @@
 //! wire-slot reuse, environment variables.
 
 pub mod context;
+pub mod evaluator;
+pub mod plan;
 
 pub use context::{
     context_for_tests, probe_adapter, smoke_compute, AdapterSummary, GpuBackend, GpuContext,
     GpuOptions, ENV_ADAPTER, ENV_BACKEND, ENV_REQUIRE_GPU,
 };
+pub use evaluator::{GpuEvaluator, GpuMemory, PlanSummary, ValueLayout};

@@ -1,0 +1,497 @@
+//! The CPU side of the GPU evaluator: wire-slot allocation, segmentation of the circuit arrays
+//! into buffers that fit the binding limit, and the list of dispatches.
+//!
+//! Nothing here touches wgpu, so the planning rules are unit-tested without an adapter.
+
+use crate::circuit::Levelized;
+use crate::eval::EvalError;
+
+/// Largest |sum| a form may reach to use the 32-bit kernel: `sum |w| <= NARROW_MAX`, so every
+/// partial sum and the total fit in `i32` with the threshold clamped to `i32` (see
+/// [`clamp_threshold`]).
+pub const NARROW_MAX: i128 = i32::MAX as i128 - 1;
+
+/// Which kernel a dispatch runs.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+pub enum Kind {
+    /// AND of literals, one invocation per (gate, word).
+    And,
+    /// OR of literals, one invocation per (gate, word).
+    Or,
+    /// Bank of thresholds on a form with `sum |w| <= 2^31 - 2`: 32-bit per-lane sums.
+    Narrow,
+    /// Bank of thresholds on a wider form: exact 64-bit sums as two `u32` words with carry.
+    Wide,
+}
+
+/// One dispatch of the plan: `count` consecutive items (gates or forms, numbered locally in
+/// segment `segment`'s arrays of kind `kind`) starting at `first`, all from one level.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Dispatch {
+    /// Index into [`Plan::segments`].
+    pub segment: u32,
+    /// Kernel.
+    pub kind: Kind,
+    /// First item, local to the segment's arrays of this kind.
+    pub first: u32,
+    /// Number of items.
+    pub count: u32,
+    /// Level index (0-based position in [`Levelized::levels`]); for reports.
+    pub level: u32,
+}
+
+/// The circuit arrays of one segment, in the layouts the WGSL kernels read.
+///
+/// Invariant: every array's byte size is at most the plan's binding limit, and every index
+/// stored in it is local to this segment (`lits`, `*_terms`, `*_thrs` offsets) or a wire slot.
+#[derive(Clone, Default, Debug)]
+pub struct Segment {
+    /// AND/OR gate `g`: `(first literal, output slot)`; entry `g + 1`'s first literal ends it
+    /// (a sentinel entry follows the last gate).
+    pub gates: Vec<[u32; 2]>,
+    /// Slot literals `slot << 1 | complement`.
+    pub lits: Vec<u32>,
+    /// Narrow form `f`: `(term start, term end, threshold start, threshold end)`.
+    pub n_forms: Vec<[u32; 4]>,
+    /// Narrow terms: `(slot, weight as i32 bits)`.
+    pub n_terms: Vec<[u32; 2]>,
+    /// Narrow thresholds: `(threshold as i32 bits, output slot)`.
+    pub n_thrs: Vec<[u32; 2]>,
+    /// Wide form `f`: as `n_forms`.
+    pub w_forms: Vec<[u32; 4]>,
+    /// Wide terms: `(slot, weight low word, weight high word, 0)`.
+    pub w_terms: Vec<[u32; 4]>,
+    /// Wide thresholds: `(threshold low word, high word, output slot, 0)`.
+    pub w_thrs: Vec<[u32; 4]>,
+}
+
+impl Segment {
+    fn new() -> Segment {
+        Segment {
+            gates: vec![[0, 0]],
+            ..Default::default()
+        }
+    }
+
+    /// Bytes of the arrays as uploaded.
+    pub fn bytes(&self) -> u64 {
+        (8 * self.gates.len()
+            + 4 * self.lits.len()
+            + 16 * self.n_forms.len()
+            + 8 * self.n_terms.len()
+            + 8 * self.n_thrs.len()
+            + 16 * self.w_forms.len()
+            + 16 * self.w_terms.len()
+            + 16 * self.w_thrs.len()) as u64
+    }
+
+    fn is_empty(&self) -> bool {
+        self.gates.len() == 1 && self.n_forms.is_empty() && self.w_forms.is_empty()
+    }
+
+    fn num_gates(&self) -> u32 {
+        self.gates.len() as u32 - 1
+    }
+}
+
+/// The evaluation plan of one levelized circuit.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Number of wire slots (rows of value storage); `<= num_rows`.
+    pub num_slots: u32,
+    /// Number of circuit inputs (slots `1..=num_inputs`; slot 0 is constant false).
+    pub num_inputs: u32,
+    /// Segments of circuit arrays.
+    pub segments: Vec<Segment>,
+    /// Dispatches in execution order (level by level).
+    pub dispatches: Vec<Dispatch>,
+    /// Output literals over slots (`slot << 1 | complement`), in output order.
+    pub outputs: Vec<u32>,
+    /// Forms evaluated with the wide (two-word) kernel.
+    pub wide_forms: u32,
+    /// Forms evaluated with the narrow kernel.
+    pub narrow_forms: u32,
+}
+
+/// Clamp a threshold for the narrow kernel. With `|S| <= NARROW_MAX < i32::MAX`, a threshold
+/// above `i32::MAX` is unreachable like `i32::MAX`, and one below `i32::MIN` is always met
+/// like `i32::MIN`, so `[S >= t] == [S >= clamp(t)]`.
+pub fn clamp_threshold(t: i64) -> i32 {
+    t.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+fn lit_row(l: u32) -> u32 {
+    l >> 1
+}
+
+fn bad(msg: String) -> EvalError {
+    EvalError::Unsupported(format!("malformed levelized circuit: {msg}"))
+}
+
+/// Check that the arrays of `lv` are consistent (so that planning never indexes out of range).
+fn validate(lv: &Levelized) -> Result<(), EvalError> {
+    let ng = lv.gate_offsets.len().saturating_sub(1);
+    let nf = lv.form_offsets.len().saturating_sub(1);
+    if lv.gate_offsets.first() != Some(&0)
+        || lv.form_offsets.first() != Some(&0)
+        || lv.bank_offsets.first() != Some(&0)
+        || lv.bank_offsets.len() != nf + 1
+        || lv.form_rows.len() != lv.form_weights.len()
+        || *lv.gate_offsets.last().unwrap_or(&0) as usize != lv.gate_lits.len()
+        || *lv.form_offsets.last().unwrap_or(&0) as usize != lv.form_rows.len()
+        || *lv.bank_offsets.last().unwrap_or(&0) as usize != lv.thresholds.len()
+        || lv.gate_offsets.windows(2).any(|w| w[0] > w[1])
+        || lv.form_offsets.windows(2).any(|w| w[0] > w[1])
+        || lv.bank_offsets.windows(2).any(|w| w[0] > w[1])
+    {
+        return Err(bad("offset arrays are inconsistent".into()));
+    }
+    let mut row = 1 + lv.num_inputs as u64;
+    let (mut g, mut f) = (0u32, 0u32);
+    for (i, l) in lv.levels.iter().enumerate() {
+        if l.row_start as u64 != row
+            || l.and_start != g
+            || l.and_start > l.or_start
+            || l.or_start > l.or_end
+            || l.or_end as usize > ng
+            || l.form_start != f
+            || l.form_start > l.form_end
+            || l.form_end as usize > nf
+            || l.threshold_start != lv.bank_offsets[l.form_start as usize]
+            || l.threshold_end != lv.bank_offsets[l.form_end as usize]
+        {
+            return Err(bad(format!("level {} has inconsistent ranges", i + 1)));
+        }
+        let start = l.row_start;
+        for j in lv.gate_offsets[l.and_start as usize]..lv.gate_offsets[l.or_end as usize] {
+            if lit_row(lv.gate_lits[j as usize]) >= start {
+                return Err(bad(format!("level {} reads row not yet written", i + 1)));
+            }
+        }
+        for j in lv.form_offsets[l.form_start as usize]..lv.form_offsets[l.form_end as usize] {
+            if lv.form_rows[j as usize] >= start {
+                return Err(bad(format!("level {} reads row not yet written", i + 1)));
+            }
+        }
+        row += l.num_rows() as u64;
+        g = l.or_end;
+        f = l.form_end;
+    }
+    if row != lv.num_rows as u64 || g as usize != ng || f as usize != nf {
+        return Err(bad("levels do not cover all rows, gates and forms".into()));
+    }
+    if lv.outputs.iter().any(|&o| lit_row(o) >= lv.num_rows) {
+        return Err(bad("an output reads a row out of range".into()));
+    }
+    Ok(())
+}
+
+/// Allocate wire slots: constant and inputs keep slots `0..=num_inputs` for good; each gate
+/// row gets a free slot; a gate row's slot returns to the pool once the last level that reads
+/// it has run (output rows are never freed). Returns the slot of every row and the
+/// number of slots.
+///
+/// Correctness: a level reads only rows whose last reader is that level or later, and writes
+/// only slots freed by rows whose last reader is an earlier level, so no read sees a value
+/// overwritten in the same or an earlier level.
+pub fn allocate_slots(lv: &Levelized) -> (Vec<u32>, u32) {
+    let n = lv.num_rows as usize;
+    let depth = lv.levels.len();
+    // last[row]: 1-based index of the last level reading it; usize::MAX: keep forever.
+    let mut last = vec![0usize; n];
+    // The constant and the inputs are never freed, so that the levels can be run again on
+    // inputs uploaded once (the split upload / run / download API).
+    for l in last.iter_mut().take((1 + lv.num_inputs as usize).min(n)) {
+        *l = usize::MAX;
+    }
+    for &o in &lv.outputs {
+        last[lit_row(o) as usize] = usize::MAX;
+    }
+    for (i, l) in lv.levels.iter().enumerate() {
+        let li = i + 1;
+        for j in lv.gate_offsets[l.and_start as usize]..lv.gate_offsets[l.or_end as usize] {
+            let r = lit_row(lv.gate_lits[j as usize]) as usize;
+            if last[r] != usize::MAX {
+                last[r] = last[r].max(li);
+            }
+        }
+        for j in lv.form_offsets[l.form_start as usize]..lv.form_offsets[l.form_end as usize] {
+            let r = lv.form_rows[j as usize] as usize;
+            if last[r] != usize::MAX {
+                last[r] = last[r].max(li);
+            }
+        }
+    }
+    // free_after[L]: rows whose last reader is level L (0: never read).
+    let mut free_after: Vec<Vec<u32>> = vec![Vec::new(); depth + 1];
+    for (r, &l) in last.iter().enumerate() {
+        if l != usize::MAX {
+            free_after[l].push(r as u32);
+        }
+    }
+    let mut slot = vec![u32::MAX; n];
+    let first_gate_row = (1 + lv.num_inputs as usize).min(n);
+    for (r, s) in slot.iter_mut().enumerate().take(first_gate_row) {
+        *s = r as u32;
+    }
+    let mut next = first_gate_row as u32;
+    let mut pool: Vec<u32> = Vec::new();
+    for (i, l) in lv.levels.iter().enumerate() {
+        for &r in &free_after[i] {
+            pool.push(slot[r as usize]);
+        }
+        for r in l.row_start..l.row_start + l.num_rows() {
+            slot[r as usize] = pool.pop().unwrap_or_else(|| {
+                next += 1;
+                next - 1
+            });
+        }
+    }
+    (slot, next)
+}
+
+/// Bytes per term (or literal) and per threshold of an item of `kind`.
+fn item_sizes(kind: Kind) -> (u64, u64) {
+    match kind {
+        Kind::And | Kind::Or => (4, 0),
+        Kind::Narrow => (8, 8),
+        Kind::Wide => (16, 16),
+    }
+}
+
+/// Whether `seg` can take one more item of `kind` with `terms` terms and `thrs` thresholds
+/// while keeping every array within `limit` bytes.
+fn fits(seg: &Segment, kind: Kind, terms: u64, thrs: u64, limit: u64) -> bool {
+    let (items, term_bytes, thr_bytes, item_size, (per_term, per_thr)) = match kind {
+        Kind::And | Kind::Or => (
+            seg.gates.len() as u64,
+            4 * seg.lits.len() as u64,
+            0,
+            8,
+            item_sizes(kind),
+        ),
+        Kind::Narrow => (
+            seg.n_forms.len() as u64,
+            8 * seg.n_terms.len() as u64,
+            8 * seg.n_thrs.len() as u64,
+            16,
+            item_sizes(kind),
+        ),
+        Kind::Wide => (
+            seg.w_forms.len() as u64,
+            16 * seg.w_terms.len() as u64,
+            16 * seg.w_thrs.len() as u64,
+            16,
+            item_sizes(kind),
+        ),
+    };
+    (items + 1) * item_size <= limit
+        && term_bytes + per_term * terms <= limit
+        && thr_bytes + per_thr * thrs <= limit
+}
+
+impl Plan {
+    /// Plan the evaluation of `lv` with every circuit array of a segment at most
+    /// `binding_limit` bytes.
+    ///
+    /// Errors: a malformed `lv`; a form whose sum of |weights| exceeds `i64::MAX` (the builder
+    /// never makes one: it bounds the sum by 2^62); more than 2^31 slots; a single gate or
+    /// form whose arrays alone exceed the limit (it cannot be split).
+    pub fn new(lv: &Levelized, binding_limit: u64) -> Result<Plan, EvalError> {
+        validate(lv)?;
+        let (slot, num_slots) = allocate_slots(lv);
+        if num_slots > 1 << 31 {
+            return Err(EvalError::LimitExceeded {
+                what: "wire slots (slot literals are 31-bit)".into(),
+                needed: num_slots as u64,
+                limit: 1 << 31,
+            });
+        }
+        let slit = |l: u32| slot[lit_row(l) as usize] << 1 | (l & 1);
+        let mut plan = Plan {
+            num_slots,
+            num_inputs: lv.num_inputs,
+            segments: vec![Segment::new()],
+            dispatches: Vec::new(),
+            outputs: lv.outputs.iter().map(|&l| slit(l)).collect(),
+            wide_forms: 0,
+            narrow_forms: 0,
+        };
+        for (li, l) in lv.levels.iter().enumerate() {
+            // AND and OR gates.
+            for (kind, range) in [
+                (Kind::And, l.and_start..l.or_start),
+                (Kind::Or, l.or_start..l.or_end),
+            ] {
+                for g in range {
+                    let lits = lv.gate_offsets[g as usize] as usize
+                        ..lv.gate_offsets[g as usize + 1] as usize;
+                    let out = slot[(l.row_start + g - l.and_start) as usize];
+                    let size = (lits.len() as u64, 0);
+                    plan.push_item(li as u32, kind, binding_limit, size, |seg| {
+                        let gi = seg.num_gates();
+                        seg.lits
+                            .extend(lv.gate_lits[lits.clone()].iter().map(|&x| slit(x)));
+                        seg.gates[gi as usize][1] = out;
+                        seg.gates.push([seg.lits.len() as u32, 0]);
+                        gi
+                    })
+                    .map_err(|e| name_item(e, &format!("level {} gate {g}", li + 1)))?;
+                }
+            }
+            // Forms: narrow ones first, then wide ones.
+            for wide_pass in [false, true] {
+                for f in l.form_start..l.form_end {
+                    let terms = lv.form_offsets[f as usize] as usize
+                        ..lv.form_offsets[f as usize + 1] as usize;
+                    let sum_abs: i128 = lv.form_weights[terms.clone()]
+                        .iter()
+                        .map(|&w| (w as i128).abs())
+                        .sum();
+                    if sum_abs > i64::MAX as i128 {
+                        return Err(EvalError::Unsupported(format!(
+                            "form {f} (level {}): sum of |weights| {sum_abs} exceeds 2^63 - 1; \
+                             sums must fit in i64",
+                            li + 1
+                        )));
+                    }
+                    let wide = sum_abs > NARROW_MAX;
+                    if wide != wide_pass {
+                        continue;
+                    }
+                    let thrs = lv.bank_offsets[f as usize] as usize
+                        ..lv.bank_offsets[f as usize + 1] as usize;
+                    let row0 =
+                        l.threshold_row_start() + lv.bank_offsets[f as usize] - l.threshold_start;
+                    let kind = if wide { Kind::Wide } else { Kind::Narrow };
+                    let size = (terms.len() as u64, thrs.len() as u64);
+                    plan.push_item(li as u32, kind, binding_limit, size, |seg| {
+                        if wide {
+                            let fi = seg.w_forms.len() as u32;
+                            let (t0, h0) = (seg.w_terms.len() as u32, seg.w_thrs.len() as u32);
+                            for j in terms.clone() {
+                                let w = lv.form_weights[j] as u64;
+                                seg.w_terms.push([
+                                    slot[lv.form_rows[j] as usize],
+                                    w as u32,
+                                    (w >> 32) as u32,
+                                    0,
+                                ]);
+                            }
+                            for (k, j) in thrs.clone().enumerate() {
+                                let t = lv.thresholds[j] as u64;
+                                let out = slot[row0 as usize + k];
+                                seg.w_thrs.push([t as u32, (t >> 32) as u32, out, 0]);
+                            }
+                            seg.w_forms.push([
+                                t0,
+                                seg.w_terms.len() as u32,
+                                h0,
+                                seg.w_thrs.len() as u32,
+                            ]);
+                            fi
+                        } else {
+                            let fi = seg.n_forms.len() as u32;
+                            let (t0, h0) = (seg.n_terms.len() as u32, seg.n_thrs.len() as u32);
+                            for j in terms.clone() {
+                                let w = lv.form_weights[j] as i32;
+                                seg.n_terms.push([slot[lv.form_rows[j] as usize], w as u32]);
+                            }
+                            for (k, j) in thrs.clone().enumerate() {
+                                let t = clamp_threshold(lv.thresholds[j]);
+                                seg.n_thrs.push([t as u32, slot[row0 as usize + k]]);
+                            }
+                            seg.n_forms.push([
+                                t0,
+                                seg.n_terms.len() as u32,
+                                h0,
+                                seg.n_thrs.len() as u32,
+                            ]);
+                            fi
+                        }
+                    })
+                    .map_err(|e| name_item(e, &format!("level {} form {f}", li + 1)))?;
+                    if wide {
+                        plan.wide_forms += 1;
+                    } else {
+                        plan.narrow_forms += 1;
+                    }
+                }
+            }
+        }
+        if plan.segments.len() > 1 && plan.segments.last().is_some_and(|s| s.is_empty()) {
+            plan.segments.pop();
+        }
+        Ok(plan)
+    }
+
+    /// Append one item with `add` (which returns its local index) to the last segment, or to a
+    /// fresh segment when it does not fit, and extend or start a dispatch. `terms` is the
+    /// item's literal or term count, `thrs` its threshold count.
+    fn push_item(
+        &mut self,
+        level: u32,
+        kind: Kind,
+        limit: u64,
+        (terms, thrs): (u64, u64),
+        add: impl Fn(&mut Segment) -> u32,
+    ) -> Result<(), EvalError> {
+        if !fits(&Segment::new(), kind, terms, thrs, limit) {
+            let (per_term, per_thr) = item_sizes(kind);
+            return Err(EvalError::LimitExceeded {
+                what: "circuit arrays of a single gate or form (cannot be split)".into(),
+                needed: (per_term * terms).max(per_thr * thrs),
+                limit,
+            });
+        }
+        if !fits(
+            self.segments.last().expect("a segment"),
+            kind,
+            terms,
+            thrs,
+            limit,
+        ) {
+            self.segments.push(Segment::new());
+        }
+        let seg_i = self.segments.len() - 1;
+        let local = add(&mut self.segments[seg_i]);
+        match self.dispatches.last_mut() {
+            Some(d)
+                if d.segment == seg_i as u32
+                    && d.kind == kind
+                    && d.level == level
+                    && d.first + d.count == local =>
+            {
+                d.count += 1
+            }
+            _ => self.dispatches.push(Dispatch {
+                segment: seg_i as u32,
+                kind,
+                first: local,
+                count: 1,
+                level,
+            }),
+        }
+        Ok(())
+    }
+
+    /// Bytes of all circuit arrays.
+    pub fn circuit_bytes(&self) -> u64 {
+        self.segments.iter().map(Segment::bytes).sum::<u64>() + 4 * self.outputs.len() as u64
+    }
+}
+
+fn name_item(e: EvalError, item: &str) -> EvalError {
+    match e {
+        EvalError::LimitExceeded {
+            what,
+            needed,
+            limit,
+        } => EvalError::LimitExceeded {
+            what: format!("{what}: {item}"),
+            needed,
+            limit,
+        },
+        other => other,
+    }
+}
