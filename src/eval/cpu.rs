@@ -1,1 +1,968 @@
-//! (being written)
+//! The CPU batch evaluator (DESIGN §5): bit-sliced `u64` batches, levels in order, rayon.
+//!
+//! [`CpuEvaluator::new`] compiles a [`Levelized`] circuit once into its own *program*: within
+//! each level the rows are renumbered so that gates of one kind are contiguous (2-input AND,
+//! 2-input OR, wider AND, wider OR, bit-sliced forms, per-instance forms), OR gates of fan-in 2
+//! are rewritten by De Morgan into complemented ANDs, and every linear form is assigned the
+//! evaluation method estimated to be cheaper:
+//!
+//! - **bit-sliced vertical counters** (forms with small weights, unit-weight majorities): the
+//!   weighted sum of 64 instances per word is kept as bit planes, `|w| * l` is added with a
+//!   ripple of half adders per set bit of `|w|` (negative weights become complemented literals,
+//!   `w * x = w + |w| * !x`), and each threshold of the bank is one bit-sliced comparison with
+//!   a constant;
+//! - **per-instance sums** (large weights): a signed `i64` sum per instance, compared with every
+//!   threshold of the bank. The sum is computed once per bank (DESIGN §3).
+//!
+//! Evaluation processes the batch in *column blocks* of `B` words (`B` a power of two up to
+//! [`CpuOptions::max_block_words`]): the wire values of one block are a row-major
+//! `rows * B` array of `u64`, so one row of a block is `B` contiguous words and the inner loops
+//! have a compile-time trip count. With several threads and at least as many blocks as threads,
+//! each thread evaluates whole blocks with its own value array (no synchronisation per level);
+//! otherwise blocks are processed one after another and the gates of each level are split into
+//! chunks evaluated in parallel.
+//!
+//! Bits past the last instance are *don't care* inside the value arrays (a complemented literal
+//! turns the zero tail into ones, but instances never mix: every operation is lane-wise), and
+//! the tail of every output row is cleared, so result batches keep the [`Batch`] invariant.
+
+use rayon::prelude::*;
+
+use super::batch::tail_mask;
+use super::{Batch, EvalError, Evaluator};
+use crate::circuit::Levelized;
+
+/// How linear forms (general threshold gates and banks) are evaluated.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum FormMethod {
+    /// Per form, whichever method has the smaller estimated cost.
+    #[default]
+    Auto,
+    /// Bit-sliced vertical counters for every form.
+    BitSliced,
+    /// Per-instance `i64` sums for every form.
+    PerInstance,
+}
+
+/// Tuning options of a [`CpuEvaluator`]. The defaults are what the benches found fastest.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CpuOptions {
+    /// How linear forms are evaluated.
+    pub form_method: FormMethod,
+    /// Largest column block in 64-bit words (a power of two, 1..=32).
+    pub max_block_words: usize,
+    /// Use rayon's thread pool (`false`: evaluate on the calling thread only).
+    pub parallel: bool,
+    /// Soft limit on the bytes of wire-value arrays; the block width shrinks (and block
+    /// parallelism is abandoned) to stay below it.
+    pub max_scratch_bytes: u64,
+}
+
+impl Default for CpuOptions {
+    fn default() -> Self {
+        CpuOptions {
+            form_method: FormMethod::Auto,
+            max_block_words: 8,
+            parallel: true,
+            max_scratch_bytes: 4 << 30,
+        }
+    }
+}
+
+/// How many gates of each kind the compiled program holds (for reports and benches).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct KindCounts {
+    /// 2-input AND gates.
+    pub and2: u64,
+    /// 2-input OR gates.
+    pub or2: u64,
+    /// AND/OR gates of other fan-in.
+    pub logic_wide: u64,
+    /// Literals of those gates.
+    pub logic_wide_lits: u64,
+    /// Forms evaluated with bit-sliced counters.
+    pub bitsliced_forms: u64,
+    /// Their terms.
+    pub bitsliced_terms: u64,
+    /// Their thresholds (gates).
+    pub bitsliced_thresholds: u64,
+    /// Forms evaluated with per-instance sums.
+    pub per_instance_forms: u64,
+    /// Their terms.
+    pub per_instance_terms: u64,
+    /// Their thresholds (gates).
+    pub per_instance_thresholds: u64,
+}
+
+/// One level of the compiled program. Its rows, from `row_start`: 2-input ANDs
+/// (`lit2[and2_start..or2_start]`), 2-input ORs (`lit2[or2_start..lit2_end]`), wide ANDs
+/// (gates `andk_start..ork_start` of `litk_off`), wide ORs (`ork_start..litk_end`), then one row
+/// per threshold of the bit-sliced forms `bs_start..bs_end` and of the per-instance forms
+/// `pi_start..pi_end`.
+#[derive(Copy, Clone, Debug, Default)]
+struct PLevel {
+    row_start: u32,
+    and2_start: u32,
+    or2_start: u32,
+    lit2_end: u32,
+    andk_start: u32,
+    ork_start: u32,
+    litk_end: u32,
+    bs_start: u32,
+    bs_end: u32,
+    pi_start: u32,
+    pi_end: u32,
+}
+
+/// Term lists of one kind of form: form `f` has terms `term_off[f]..term_off[f+1]` and
+/// thresholds `thr_off[f]..thr_off[f+1]`.
+#[derive(Clone, Debug, Default)]
+struct FormSet<W, T> {
+    term_off: Vec<u32>,
+    /// Bit-sliced: literals (`row << 1 | complement`); per-instance: rows.
+    terms: Vec<u32>,
+    weights: Vec<W>,
+    thr_off: Vec<u32>,
+    thresholds: Vec<T>,
+}
+
+impl<W, T> FormSet<W, T> {
+    fn new() -> Self {
+        FormSet {
+            term_off: vec![0],
+            terms: Vec::new(),
+            weights: Vec::new(),
+            thr_off: vec![0],
+            thresholds: Vec::new(),
+        }
+    }
+    fn len(&self) -> usize {
+        self.term_off.len() - 1
+    }
+    fn bytes(&self) -> usize {
+        4 * (self.term_off.len() + self.terms.len() + self.thr_off.len())
+            + 8 * (self.weights.len() + self.thresholds.len())
+    }
+}
+
+/// The compiled program (see the module documentation).
+#[derive(Clone, Debug, Default)]
+struct Program {
+    num_inputs: u32,
+    num_rows: u32,
+    levels: Vec<PLevel>,
+    /// 2-input gates; OR gates hold complemented literals (De Morgan) and flip their output.
+    lit2: Vec<[u32; 2]>,
+    litk_off: Vec<u32>,
+    litk: Vec<u32>,
+    /// Bit-sliced forms: |weights|, thresholds `T' = t - sum of negative weights` clamped to
+    /// `0..=max_sum + 1`.
+    bs: FormSet<u64, u64>,
+    /// Per-instance forms: signed weights and thresholds as in the circuit.
+    pi: FormSet<i64, i64>,
+    outputs: Vec<u32>,
+    counts: KindCounts,
+}
+
+impl Program {
+    fn bytes(&self) -> usize {
+        self.levels.len() * std::mem::size_of::<PLevel>()
+            + 8 * self.lit2.len()
+            + 4 * (self.litk_off.len() + self.litk.len() + self.outputs.len())
+            + self.bs.bytes()
+            + self.pi.bytes()
+    }
+}
+
+fn malformed(what: impl Into<String>) -> EvalError {
+    EvalError::Unsupported(format!("malformed levelized circuit: {}", what.into()))
+}
+
+fn check_offsets(name: &str, off: &[u32], len: usize) -> Result<(), EvalError> {
+    if off.first() != Some(&0) || *off.last().unwrap_or(&1) as usize != len {
+        return Err(malformed(format!(
+            "{name} must start at 0 and end at {len}"
+        )));
+    }
+    if off.windows(2).any(|w| w[0] > w[1]) {
+        return Err(malformed(format!("{name} is not ascending")));
+    }
+    Ok(())
+}
+
+/// Estimated word-operations per 64 instances of a form evaluated bit-sliced, and the number
+/// of bit planes of its sum. `abs` are the |weights|.
+fn bitsliced_cost(abs: &[u64], thresholds: usize) -> (u64, u32) {
+    let mut sum = 0u64;
+    let mut ops = 0u64;
+    for &a in abs {
+        sum += a;
+        let top = 64 - sum.leading_zeros() as u64;
+        let mut bits = a;
+        while bits != 0 {
+            let k = bits.trailing_zeros() as u64;
+            bits &= bits - 1;
+            ops += 3 * (top - k);
+        }
+        ops += 2;
+    }
+    let top = 64 - sum.leading_zeros();
+    (ops + thresholds as u64 * 3 * top as u64, top)
+}
+
+/// Estimated word-operations per 64 instances of a form evaluated with per-instance sums
+/// (calibrated against [`bitsliced_cost`] with the `cpu_eval` bench).
+fn per_instance_cost(terms: usize, thresholds: usize) -> u64 {
+    terms as u64 * 160 + thresholds as u64 * 48
+}
+
+fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
+    check_offsets("gate_offsets", &lv.gate_offsets, lv.gate_lits.len())?;
+    check_offsets("form_offsets", &lv.form_offsets, lv.form_rows.len())?;
+    check_offsets("bank_offsets", &lv.bank_offsets, lv.thresholds.len())?;
+    if lv.form_weights.len() != lv.form_rows.len() {
+        return Err(malformed("form_weights and form_rows differ in length"));
+    }
+    if lv.bank_offsets.len() != lv.form_offsets.len() {
+        return Err(malformed("bank_offsets and form_offsets differ in length"));
+    }
+    let num_rows = lv.num_rows as usize;
+    let first_gate_row = 1 + lv.num_inputs as u64;
+    if (num_rows as u64) < first_gate_row {
+        return Err(malformed("fewer rows than inputs"));
+    }
+    if num_rows as u64 > 1 << 31 {
+        return Err(malformed("more than 2^31 rows"));
+    }
+    let num_gates = lv.gate_offsets.len() - 1;
+    let num_forms = lv.form_offsets.len() - 1;
+    // perm[old row] = new row; rows of the constant and the inputs keep their place.
+    let mut perm: Vec<u32> = vec![u32::MAX; num_rows];
+    for (r, p) in perm.iter_mut().enumerate().take(first_gate_row as usize) {
+        *p = r as u32;
+    }
+    let mut p = Program {
+        num_inputs: lv.num_inputs,
+        num_rows: lv.num_rows,
+        litk_off: vec![0],
+        bs: FormSet::new(),
+        pi: FormSet::new(),
+        ..Default::default()
+    };
+    let mut next = first_gate_row;
+    let mut gate_end = 0u32;
+    let mut form_end = 0u32;
+    let mut abs: Vec<u64> = Vec::new();
+    let mut pi_forms: Vec<u32> = Vec::new();
+    for (li, l) in lv.levels.iter().enumerate() {
+        let bad = |what: &str| malformed(format!("level {}: {what}", li + 1));
+        if l.row_start as u64 != next
+            || l.and_start != gate_end
+            || l.and_start > l.or_start
+            || l.or_start > l.or_end
+            || l.or_end as usize > num_gates
+            || l.form_start != form_end
+            || l.form_start > l.form_end
+            || l.form_end as usize > num_forms
+            || l.threshold_start != lv.bank_offsets[l.form_start as usize]
+            || l.threshold_end != lv.bank_offsets[l.form_end as usize]
+        {
+            return Err(bad("ranges do not continue the previous level"));
+        }
+        gate_end = l.or_end;
+        form_end = l.form_end;
+        let rows_here =
+            (l.or_end - l.and_start) as u64 + (l.threshold_end - l.threshold_start) as u64;
+        if next + rows_here > num_rows as u64 {
+            return Err(bad("writes past num_rows"));
+        }
+        let limit = l.row_start;
+        let trr = |r: u32, c: bool| -> Result<u32, EvalError> {
+            if r >= limit {
+                return Err(bad("reads a row that is not written by an earlier level"));
+            }
+            Ok(perm[r as usize] << 1 | c as u32)
+        };
+        let tr = |lit: u32| trr(lit >> 1, lit & 1 == 1);
+        let old_logic_row = |g: u32| l.row_start + (g - l.and_start);
+        let mut new_row = l.row_start;
+        let mut assign = Vec::new();
+        let mut pl = PLevel {
+            row_start: l.row_start,
+            ..Default::default()
+        };
+        // 2-input AND, then 2-input OR (De Morgan: !(!a & !b)).
+        pl.and2_start = p.lit2.len() as u32;
+        for (or, range) in [
+            (false, l.and_start..l.or_start),
+            (true, l.or_start..l.or_end),
+        ] {
+            if or {
+                pl.or2_start = p.lit2.len() as u32;
+            }
+            for g in range {
+                let lits = &lv.gate_lits[lv.gate_offsets[g as usize] as usize
+                    ..lv.gate_offsets[g as usize + 1] as usize];
+                if lits.len() == 2 {
+                    let f = or as u32;
+                    p.lit2.push([tr(lits[0])? ^ f, tr(lits[1])? ^ f]);
+                    assign.push((old_logic_row(g), new_row));
+                    new_row += 1;
+                }
+            }
+        }
+        pl.lit2_end = p.lit2.len() as u32;
+        p.counts.and2 += (pl.or2_start - pl.and2_start) as u64;
+        p.counts.or2 += (pl.lit2_end - pl.or2_start) as u64;
+        // Wide AND, then wide OR.
+        pl.andk_start = (p.litk_off.len() - 1) as u32;
+        for (or, range) in [
+            (false, l.and_start..l.or_start),
+            (true, l.or_start..l.or_end),
+        ] {
+            if or {
+                pl.ork_start = (p.litk_off.len() - 1) as u32;
+            }
+            for g in range {
+                let lits = &lv.gate_lits[lv.gate_offsets[g as usize] as usize
+                    ..lv.gate_offsets[g as usize + 1] as usize];
+                if lits.len() != 2 {
+                    for &x in lits {
+                        p.litk.push(tr(x)?);
+                    }
+                    p.litk_off.push(p.litk.len() as u32);
+                    assign.push((old_logic_row(g), new_row));
+                    new_row += 1;
+                    p.counts.logic_wide += 1;
+                    p.counts.logic_wide_lits += lits.len() as u64;
+                }
+            }
+        }
+        pl.litk_end = (p.litk_off.len() - 1) as u32;
+        // Forms: bit-sliced ones now, per-instance ones after them.
+        pl.bs_start = p.bs.len() as u32;
+        pi_forms.clear();
+        for f in l.form_start..l.form_end {
+            let tr_range =
+                lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize;
+            let th_range =
+                lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
+            abs.clear();
+            let mut sum: u128 = 0;
+            let mut neg: i128 = 0;
+            for &w in &lv.form_weights[tr_range.clone()] {
+                sum += w.unsigned_abs() as u128;
+                if w < 0 {
+                    neg += w as i128;
+                }
+                abs.push(w.unsigned_abs());
+            }
+            if sum > 1 << 62 {
+                return Err(bad("a form's sum of |weights| exceeds 2^62"));
+            }
+            let use_bs = match method {
+                FormMethod::BitSliced => true,
+                FormMethod::PerInstance => false,
+                FormMethod::Auto => {
+                    bitsliced_cost(&abs, th_range.len()).0
+                        <= per_instance_cost(abs.len(), th_range.len())
+                }
+            };
+            if !use_bs {
+                pi_forms.push(f);
+                continue;
+            }
+            for (&r, &w) in lv.form_rows[tr_range.clone()]
+                .iter()
+                .zip(&lv.form_weights[tr_range.clone()])
+            {
+                // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
+                p.bs.terms.push(trr(r, w < 0)?);
+                p.bs.weights.push(w.unsigned_abs());
+            }
+            p.bs.term_off.push(p.bs.terms.len() as u32);
+            for (k, &t) in lv.thresholds[th_range.clone()].iter().enumerate() {
+                let t2 = t as i128 - neg;
+                let t2 = t2.clamp(0, sum as i128 + 1) as u64;
+                p.bs.thresholds.push(t2);
+                assign.push((
+                    l.threshold_row_start()
+                        + (th_range.start as u32 + k as u32 - l.threshold_start),
+                    new_row,
+                ));
+                new_row += 1;
+            }
+            p.bs.thr_off.push(p.bs.thresholds.len() as u32);
+            p.counts.bitsliced_forms += 1;
+            p.counts.bitsliced_terms += tr_range.len() as u64;
+            p.counts.bitsliced_thresholds += th_range.len() as u64;
+        }
+        pl.bs_end = p.bs.len() as u32;
+        pl.pi_start = p.pi.len() as u32;
+        for &f in &pi_forms {
+            let tr_range =
+                lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize;
+            let th_range =
+                lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
+            for (&r, &w) in lv.form_rows[tr_range.clone()]
+                .iter()
+                .zip(&lv.form_weights[tr_range.clone()])
+            {
+                p.pi.terms.push(trr(r, false)? >> 1);
+                p.pi.weights.push(w);
+            }
+            p.pi.term_off.push(p.pi.terms.len() as u32);
+            for (k, &t) in lv.thresholds[th_range.clone()].iter().enumerate() {
+                p.pi.thresholds.push(t);
+                assign.push((
+                    l.threshold_row_start()
+                        + (th_range.start as u32 + k as u32 - l.threshold_start),
+                    new_row,
+                ));
+                new_row += 1;
+            }
+            p.pi.thr_off.push(p.pi.thresholds.len() as u32);
+            p.counts.per_instance_forms += 1;
+            p.counts.per_instance_terms += tr_range.len() as u64;
+            p.counts.per_instance_thresholds += th_range.len() as u64;
+        }
+        pl.pi_end = p.pi.len() as u32;
+        for (old, new) in assign {
+            perm[old as usize] = new;
+        }
+        next = new_row as u64;
+        p.levels.push(pl);
+    }
+    if next != num_rows as u64 {
+        return Err(malformed(format!(
+            "levels write {next} rows, num_rows is {num_rows}"
+        )));
+    }
+    for &o in &lv.outputs {
+        let r = (o >> 1) as usize;
+        if r >= num_rows {
+            return Err(malformed(format!("output reads row {r} of {num_rows}")));
+        }
+        p.outputs.push(perm[r] << 1 | (o & 1));
+    }
+    Ok(p)
+}
+
+// ------------------------------------------------------------------------------- kernels
+
+/// All ones when the literal is complemented.
+#[inline(always)]
+fn mask(lit: u32) -> u64 {
+    0u64.wrapping_sub((lit & 1) as u64)
+}
+
+/// Row `row` of a block of `B` words per row.
+#[inline(always)]
+fn rd<const B: usize>(vals: &[u64], row: u32) -> &[u64; B] {
+    let s = row as usize * B;
+    vals[s..s + B].try_into().expect("row inside the block")
+}
+
+/// 2-input gates: `out = (a ^ ma) & (b ^ mb)`, complemented for OR (De Morgan).
+fn k_logic2<const B: usize, const OR: bool>(prev: &[u64], lits: &[[u32; 2]], out: &mut [u64]) {
+    let flip = if OR { !0u64 } else { 0 };
+    for (g, o) in lits.iter().zip(out.chunks_exact_mut(B)) {
+        let a = rd::<B>(prev, g[0] >> 1);
+        let b = rd::<B>(prev, g[1] >> 1);
+        let (ma, mb) = (mask(g[0]), mask(g[1]));
+        for w in 0..B {
+            o[w] = ((a[w] ^ ma) & (b[w] ^ mb)) ^ flip;
+        }
+    }
+}
+
+/// AND / OR of any number of literals.
+fn k_logick<const B: usize, const OR: bool>(
+    prev: &[u64],
+    off: &[u32],
+    lits: &[u32],
+    out: &mut [u64],
+) {
+    for (i, o) in out.chunks_exact_mut(B).enumerate() {
+        let mut acc = [if OR { 0u64 } else { !0u64 }; B];
+        for &l in &lits[off[i] as usize..off[i + 1] as usize] {
+            let x = rd::<B>(prev, l >> 1);
+            let m = mask(l);
+            for w in 0..B {
+                if OR {
+                    acc[w] |= x[w] ^ m;
+                } else {
+                    acc[w] &= x[w] ^ m;
+                }
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+}
+
+/// Bit-sliced forms `forms` of `set`: vertical counters, then one comparison per threshold.
+fn k_bitsliced<const B: usize>(
+    prev: &[u64],
+    set: &FormSet<u64, u64>,
+    forms: std::ops::Range<usize>,
+    out: &mut [u64],
+) {
+    let mut planes = [[0u64; B]; 64];
+    let mut o = out.chunks_exact_mut(B);
+    for f in forms {
+        let mut top = 0usize;
+        let mut sum = 0u64;
+        for j in set.term_off[f] as usize..set.term_off[f + 1] as usize {
+            let l = set.terms[j];
+            let x = rd::<B>(prev, l >> 1);
+            let m = mask(l);
+            let mut xv = [0u64; B];
+            for w in 0..B {
+                xv[w] = x[w] ^ m;
+            }
+            let a = set.weights[j];
+            sum += a;
+            let new_top = 64 - sum.leading_zeros() as usize;
+            for plane in planes.iter_mut().take(new_top).skip(top) {
+                *plane = [0; B];
+            }
+            top = new_top;
+            let mut bits = a;
+            while bits != 0 {
+                let k = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let mut carry = xv;
+                for plane in planes.iter_mut().take(top).skip(k) {
+                    for w in 0..B {
+                        let t = plane[w] & carry[w];
+                        plane[w] ^= carry[w];
+                        carry[w] = t;
+                    }
+                }
+            }
+        }
+        for &t in &set.thresholds[set.thr_off[f] as usize..set.thr_off[f + 1] as usize] {
+            let dst = o.next().expect("one output row per threshold");
+            if top < 64 && t >> top != 0 {
+                dst.fill(0);
+                continue;
+            }
+            // [S >= t] from the most significant plane down.
+            let mut gt = [0u64; B];
+            let mut eq = [!0u64; B];
+            for p in (0..top).rev() {
+                let s = &planes[p];
+                if (t >> p) & 1 == 1 {
+                    for w in 0..B {
+                        eq[w] &= s[w];
+                    }
+                } else {
+                    for w in 0..B {
+                        gt[w] |= eq[w] & s[w];
+                        eq[w] &= !s[w];
+                    }
+                }
+            }
+            for w in 0..B {
+                dst[w] = gt[w] | eq[w];
+            }
+        }
+    }
+}
+
+/// Per-instance forms: a signed `i64` sum per instance, compared with every threshold.
+fn k_per_instance<const B: usize>(
+    prev: &[u64],
+    set: &FormSet<i64, i64>,
+    forms: std::ops::Range<usize>,
+    out: &mut [u64],
+) {
+    let mut base = 0usize;
+    for f in forms {
+        let terms = set.term_off[f] as usize..set.term_off[f + 1] as usize;
+        let thr = &set.thresholds[set.thr_off[f] as usize..set.thr_off[f + 1] as usize];
+        for w in 0..B {
+            let mut acc = [0i64; 64];
+            for j in terms.clone() {
+                let x = prev[set.terms[j] as usize * B + w];
+                let wt = set.weights[j];
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = a.wrapping_add(wt & (((x >> i) & 1) as i64).wrapping_neg());
+                }
+            }
+            for (k, &t) in thr.iter().enumerate() {
+                let mut bits = 0u64;
+                for (i, &a) in acc.iter().enumerate() {
+                    bits |= ((a >= t) as u64) << i;
+                }
+                out[base + k * B + w] = bits;
+            }
+        }
+        base += thr.len() * B;
+    }
+}
+
+// ------------------------------------------------------------------------------- driver
+
+/// Below this many word-operations a segment of a level is evaluated on one thread.
+const PAR_MIN_WORK: usize = 1 << 15;
+
+/// Split the items `items` of one kind (item `i` writes rows `row_of(i)..row_of(i + 1)` of
+/// `out`, relative to the segment) into chunks of about equal work and run `f` on each, in
+/// parallel when `par` and the work is large enough.
+fn segment<F>(
+    out: &mut [u64],
+    b: usize,
+    items: std::ops::Range<usize>,
+    row_of: impl Fn(usize) -> usize,
+    work: usize,
+    par: bool,
+    f: F,
+) where
+    F: Fn(std::ops::Range<usize>, &mut [u64]) + Sync + Send,
+{
+    let n = items.len();
+    if n == 0 {
+        return;
+    }
+    if !par || n < 2 || work < PAR_MIN_WORK {
+        f(items, out);
+        return;
+    }
+    let chunks = (work / PAR_MIN_WORK)
+        .clamp(2, 8 * rayon::current_num_threads())
+        .min(n);
+    let per = n.div_ceil(chunks);
+    let mut parts = Vec::with_capacity(chunks);
+    let mut rest = out;
+    let mut start = items.start;
+    while start < items.end {
+        let end = (start + per).min(items.end);
+        let (a, r) = std::mem::take(&mut rest).split_at_mut((row_of(end) - row_of(start)) * b);
+        parts.push((start..end, a));
+        rest = r;
+        start = end;
+    }
+    parts.into_par_iter().for_each(|(r, o)| f(r, o));
+}
+
+/// Evaluate all levels on one block of `B` words per row.
+fn run_levels<const B: usize>(p: &Program, vals: &mut [u64], par: bool) {
+    for l in &p.levels {
+        let (prev, rest) = vals.split_at_mut(l.row_start as usize * B);
+        let prev: &[u64] = prev;
+        let n2a = (l.or2_start - l.and2_start) as usize;
+        let n2o = (l.lit2_end - l.or2_start) as usize;
+        let nka = (l.ork_start - l.andk_start) as usize;
+        let nko = (l.litk_end - l.ork_start) as usize;
+        let bs_rows =
+            (p.bs.thr_off[l.bs_end as usize] - p.bs.thr_off[l.bs_start as usize]) as usize;
+        let pi_rows =
+            (p.pi.thr_off[l.pi_end as usize] - p.pi.thr_off[l.pi_start as usize]) as usize;
+        let (o2a, rest) = rest.split_at_mut(n2a * B);
+        let (o2o, rest) = rest.split_at_mut(n2o * B);
+        let (oka, rest) = rest.split_at_mut(nka * B);
+        let (oko, rest) = rest.split_at_mut(nko * B);
+        let (obs, rest) = rest.split_at_mut(bs_rows * B);
+        let opi = &mut rest[..pi_rows * B];
+
+        let a0 = l.and2_start as usize;
+        segment(
+            o2a,
+            B,
+            a0..a0 + n2a,
+            |i| i,
+            3 * n2a * B,
+            par,
+            |r, o| k_logic2::<B, false>(prev, &p.lit2[r], o),
+        );
+        let o0 = l.or2_start as usize;
+        segment(
+            o2o,
+            B,
+            o0..o0 + n2o,
+            |i| i,
+            3 * n2o * B,
+            par,
+            |r, o| k_logic2::<B, true>(prev, &p.lit2[r], o),
+        );
+        for (or, start, n, o) in [
+            (false, l.andk_start as usize, nka, oka),
+            (true, l.ork_start as usize, nko, oko),
+        ] {
+            let lits = (p.litk_off[start + n] - p.litk_off[start]) as usize;
+            segment(
+                o,
+                B,
+                start..start + n,
+                |i| i,
+                2 * lits * B,
+                par,
+                |r, o| {
+                    let off = &p.litk_off[r.start..=r.end];
+                    if or {
+                        k_logick::<B, true>(prev, off, &p.litk, o)
+                    } else {
+                        k_logick::<B, false>(prev, off, &p.litk, o)
+                    }
+                },
+            );
+        }
+        let (f0, f1) = (l.bs_start as usize, l.bs_end as usize);
+        let terms = (p.bs.term_off[f1] - p.bs.term_off[f0]) as usize;
+        let base = p.bs.thr_off[f0] as usize;
+        segment(
+            obs,
+            B,
+            f0..f1,
+            |f| p.bs.thr_off[f] as usize - base,
+            8 * terms * B,
+            par,
+            |r, o| k_bitsliced::<B>(prev, &p.bs, r, o),
+        );
+        let (f0, f1) = (l.pi_start as usize, l.pi_end as usize);
+        let terms = (p.pi.term_off[f1] - p.pi.term_off[f0]) as usize;
+        let base = p.pi.thr_off[f0] as usize;
+        segment(
+            opi,
+            B,
+            f0..f1,
+            |f| p.pi.thr_off[f] as usize - base,
+            160 * terms * B,
+            par,
+            |r, o| k_per_instance::<B>(prev, &p.pi, r, o),
+        );
+    }
+}
+
+/// Copy column block `blk` of the inputs into `vals` (row 0 zero, rows `1..=inputs`), padding
+/// words past the batch with zeros.
+fn load_block<const B: usize>(p: &Program, inputs: &Batch, blk: usize, vals: &mut [u64]) {
+    let wpr = inputs.words_per_row();
+    let c0 = blk * B;
+    let n = B.min(wpr - c0);
+    vals[..B].fill(0);
+    let src = inputs.words();
+    for i in 0..p.num_inputs as usize {
+        let d = &mut vals[(1 + i) * B..(2 + i) * B];
+        d[..n].copy_from_slice(&src[i * wpr + c0..i * wpr + c0 + n]);
+        d[n..].fill(0);
+    }
+}
+
+/// The output rows of a block, `num_outputs * B` words (row-major).
+fn store_block<const B: usize>(p: &Program, vals: &[u64], dst: &mut [u64]) {
+    for (k, &o) in p.outputs.iter().enumerate() {
+        let x = rd::<B>(vals, o >> 1);
+        let m = mask(o);
+        for w in 0..B {
+            dst[k * B + w] = x[w] ^ m;
+        }
+    }
+}
+
+/// The CPU evaluator: a compiled [`Levelized`] circuit plus reusable wire-value arrays.
+///
+/// Invariant: the program was validated at construction (every read refers to an earlier
+/// level, every range is in bounds), so evaluation cannot fail except on a batch of the wrong
+/// shape or when the value arrays cannot be allocated.
+#[derive(Debug)]
+pub struct CpuEvaluator {
+    prog: Program,
+    opts: CpuOptions,
+    /// One wire-value array per worker, reused across calls.
+    scratch: Vec<Vec<u64>>,
+}
+
+impl CpuEvaluator {
+    /// Compile `lv` with the default [`CpuOptions`].
+    ///
+    /// Errors with [`EvalError::Unsupported`] when `lv` violates the invariants of
+    /// [`Levelized`] (e.g. a level reading a row of its own or a later level, inconsistent
+    /// offsets, a form whose sum of |weights| exceeds 2^62).
+    pub fn new(lv: &Levelized) -> Result<Self, EvalError> {
+        Self::with_options(lv, CpuOptions::default())
+    }
+
+    /// Compile `lv` with explicit options. `max_block_words` must be a power of two in 1..=32.
+    pub fn with_options(lv: &Levelized, opts: CpuOptions) -> Result<Self, EvalError> {
+        if !opts.max_block_words.is_power_of_two() || opts.max_block_words > 32 {
+            return Err(EvalError::Unsupported(format!(
+                "max_block_words must be a power of two in 1..=32, got {}",
+                opts.max_block_words
+            )));
+        }
+        Ok(CpuEvaluator {
+            prog: compile(lv, opts.form_method)?,
+            opts,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The options this evaluator was compiled with.
+    pub fn options(&self) -> CpuOptions {
+        self.opts
+    }
+
+    /// How many gates of each kind the compiled program holds.
+    pub fn kind_counts(&self) -> KindCounts {
+        self.prog.counts
+    }
+
+    /// Bytes held by the evaluator: the compiled program plus the wire-value arrays kept from
+    /// the last evaluation.
+    pub fn bytes(&self) -> u64 {
+        (self.prog.bytes() + self.scratch.iter().map(|s| s.capacity() * 8).sum::<usize>()) as u64
+    }
+
+    /// Release the wire-value arrays (they are reallocated by the next evaluation).
+    pub fn release_scratch(&mut self) {
+        self.scratch = Vec::new();
+    }
+
+    /// Evaluate `inputs` into `out`, which must have one row per output and as many instances
+    /// as `inputs` (its previous contents are overwritten). Avoids allocating the result.
+    pub fn evaluate_into(&mut self, inputs: &Batch, out: &mut Batch) -> Result<(), EvalError> {
+        let p = &self.prog;
+        if inputs.rows() != p.num_inputs {
+            return Err(EvalError::InputWidth {
+                expected: p.num_inputs as usize,
+                got: inputs.rows() as usize,
+            });
+        }
+        if out.rows() as usize != p.outputs.len() || out.instances() != inputs.instances() {
+            return Err(EvalError::BatchShape(format!(
+                "result batch has {} rows of {} instances, expected {} rows of {}",
+                out.rows(),
+                out.instances(),
+                p.outputs.len(),
+                inputs.instances()
+            )));
+        }
+        let wpr = inputs.words_per_row();
+        if wpr == 0 {
+            return Ok(());
+        }
+        let threads = if self.opts.parallel {
+            rayon::current_num_threads().max(1)
+        } else {
+            1
+        };
+        let rows = p.num_rows as u64;
+        let mut b = wpr.next_power_of_two().min(self.opts.max_block_words);
+        let mut workers = threads.min(wpr.div_ceil(b));
+        while b > 1 && workers as u64 * rows * b as u64 * 8 > self.opts.max_scratch_bytes {
+            b /= 2;
+            workers = threads.min(wpr.div_ceil(b));
+        }
+        if workers > 1 && workers as u64 * rows * b as u64 * 8 > self.opts.max_scratch_bytes {
+            workers = 1;
+        }
+        match b {
+            1 => self.run::<1>(inputs, out, workers),
+            2 => self.run::<2>(inputs, out, workers),
+            4 => self.run::<4>(inputs, out, workers),
+            8 => self.run::<8>(inputs, out, workers),
+            16 => self.run::<16>(inputs, out, workers),
+            _ => self.run::<32>(inputs, out, workers),
+        }?;
+        let m = tail_mask(inputs.instances());
+        let words = out.words_mut();
+        for r in 0..self.prog.outputs.len() {
+            words[r * wpr + wpr - 1] &= m;
+        }
+        Ok(())
+    }
+
+    fn run<const B: usize>(
+        &mut self,
+        inputs: &Batch,
+        out: &mut Batch,
+        workers: usize,
+    ) -> Result<(), EvalError> {
+        let p = &self.prog;
+        let wpr = inputs.words_per_row();
+        let nblocks = wpr.div_ceil(B);
+        let len = p.num_rows as usize * B;
+        self.scratch.truncate(workers);
+        while self.scratch.len() < workers {
+            self.scratch.push(Vec::new());
+        }
+        for s in self.scratch.iter_mut() {
+            if s.len() < len {
+                s.clear();
+                s.try_reserve_exact(len)
+                    .map_err(|_| EvalError::LimitExceeded {
+                        what: "CPU wire-value array (bytes)".into(),
+                        needed: len as u64 * 8,
+                        limit: isize::MAX as u64,
+                    })?;
+                s.resize(len, 0);
+            }
+        }
+        let nout = p.outputs.len();
+        let scatter = |dst: &mut [u64], blk: usize, block_out: &[u64]| {
+            let c0 = blk * B;
+            let n = B.min(wpr - c0);
+            for k in 0..nout {
+                dst[k * wpr + c0..k * wpr + c0 + n].copy_from_slice(&block_out[k * B..k * B + n]);
+            }
+        };
+        if workers <= 1 {
+            let par = self.opts.parallel;
+            let vals = &mut self.scratch[0][..len];
+            let mut block_out = vec![0u64; nout * B];
+            for blk in 0..nblocks {
+                load_block::<B>(p, inputs, blk, vals);
+                run_levels::<B>(p, vals, par);
+                store_block::<B>(p, vals, &mut block_out);
+                scatter(out.words_mut(), blk, &block_out);
+            }
+        } else {
+            // Worker t evaluates blocks t, t + workers, ...; each keeps its outputs locally.
+            let results: Vec<Vec<u64>> = self
+                .scratch
+                .par_iter_mut()
+                .enumerate()
+                .map(|(t, s)| {
+                    let vals = &mut s[..len];
+                    let mine: Vec<usize> = (t..nblocks).step_by(workers).collect();
+                    let mut res = vec![0u64; mine.len() * nout * B];
+                    for (i, &blk) in mine.iter().enumerate() {
+                        load_block::<B>(p, inputs, blk, vals);
+                        run_levels::<B>(p, vals, false);
+                        store_block::<B>(p, vals, &mut res[i * nout * B..(i + 1) * nout * B]);
+                    }
+                    res
+                })
+                .collect();
+            let dst = out.words_mut();
+            for (t, res) in results.iter().enumerate() {
+                for (i, blk) in (t..nblocks).step_by(workers).enumerate() {
+                    scatter(dst, blk, &res[i * nout * B..(i + 1) * nout * B]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Evaluator for CpuEvaluator {
+    fn name(&self) -> String {
+        "cpu".to_string()
+    }
+
+    fn num_inputs(&self) -> u32 {
+        self.prog.num_inputs
+    }
+
+    fn num_outputs(&self) -> u32 {
+        self.prog.outputs.len() as u32
+    }
+
+    fn evaluate(&mut self, inputs: &Batch) -> Result<Batch, EvalError> {
+        let mut out = Batch::zeros(self.prog.outputs.len() as u32, inputs.instances());
+        self.evaluate_into(inputs, &mut out)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,350 @@
+//! Acceptance tests of the CPU evaluator (issue 3, item 6): random circuits evaluated in
+//! bit-sliced batches must equal a naive per-instance interpreter of the netlist, written here
+//! independently of the evaluator (it reads `Circuit::nodes` and `Circuit::forms`, not the
+//! levelized arrays, and does not call `Circuit::eval_single`).
+
+use tcvar::circuit::random::{
+    layered, random_circuit, LayerGate, LayeredSpec, RandomCircuitSpec, SplitMix64,
+};
+use tcvar::circuit::{Builder, Circuit, Levelized, Lit, Node};
+use tcvar::eval::batch::tail_mask;
+use tcvar::eval::cpu::{CpuEvaluator, CpuOptions, FormMethod};
+use tcvar::eval::{Batch, EvalError, Evaluator};
+
+/// The reference: wire by wire in node order, `[sum of weights of true terms >= threshold]`
+/// computed in `i128`; outputs are their literal's wire value xor its complement bit.
+fn interpret(c: &Circuit, inputs: &[bool]) -> Vec<bool> {
+    let mut val = vec![false; c.nodes.len()];
+    for w in 0..c.nodes.len() {
+        val[w] = match c.nodes[w] {
+            Node::False => false,
+            Node::Input(i) => inputs[i as usize],
+            Node::Gate { form, threshold } => {
+                let lo = c.forms.offsets[form.index()] as usize;
+                let hi = c.forms.offsets[form.index() + 1] as usize;
+                let mut s: i128 = 0;
+                for j in lo..hi {
+                    if val[c.forms.wires[j].index()] {
+                        s += c.forms.weights[j] as i128;
+                    }
+                }
+                s >= threshold as i128
+            }
+        };
+    }
+    let mut out = Vec::new();
+    for word in &c.outputs {
+        for l in &word.bits {
+            out.push(val[l.wire().index()] != l.is_complemented());
+        }
+    }
+    out
+}
+
+/// Per-instance inputs: instance 0 all zero, instance 1 all one, the rest random.
+fn random_inputs(n_inputs: usize, instances: usize, seed: u64) -> Vec<Vec<bool>> {
+    let mut rng = SplitMix64::new(seed);
+    (0..instances)
+        .map(|i| match i {
+            0 => vec![false; n_inputs],
+            1 => vec![true; n_inputs],
+            _ => (0..n_inputs).map(|_| rng.coin()).collect(),
+        })
+        .collect()
+}
+
+fn option_sets() -> Vec<CpuOptions> {
+    let d = CpuOptions::default();
+    vec![
+        d,
+        CpuOptions {
+            form_method: FormMethod::BitSliced,
+            max_block_words: 1,
+            ..d
+        },
+        CpuOptions {
+            form_method: FormMethod::PerInstance,
+            max_block_words: 32,
+            ..d
+        },
+        CpuOptions {
+            form_method: FormMethod::BitSliced,
+            max_block_words: 2,
+            parallel: false,
+            ..d
+        },
+        CpuOptions {
+            // A tiny budget forces one worker with gate-parallel levels.
+            max_scratch_bytes: 1,
+            max_block_words: 4,
+            ..d
+        },
+    ]
+}
+
+/// Evaluate `c` with every option set at every batch size and compare with the interpreter,
+/// including the zero tail of every output row.
+fn check_circuit(c: &Circuit, sizes: &[usize], options: &[CpuOptions], seed: u64) {
+    let lv = c.levelize();
+    let n_in = c.num_inputs();
+    let n_out = c.num_outputs();
+    let mut evals: Vec<CpuEvaluator> = options
+        .iter()
+        .map(|&o| CpuEvaluator::with_options(&lv, o).expect("compile"))
+        .collect();
+    for &n in sizes {
+        let inst = random_inputs(n_in, n, seed ^ n as u64);
+        let expected: Vec<Vec<bool>> = inst.iter().map(|x| interpret(c, x)).collect();
+        let batch = Batch::from_instances(n_in as u32, &inst).unwrap();
+        for (e, o) in evals.iter_mut().zip(options) {
+            let got = e.evaluate(&batch).expect("evaluate");
+            assert_eq!(got.rows() as usize, n_out);
+            assert_eq!(got.instances(), n);
+            let wpr = got.words_per_row();
+            for r in 0..n_out * (wpr > 0) as usize {
+                let last = got.words()[r * wpr + wpr - 1];
+                assert_eq!(
+                    last & !tail_mask(n),
+                    0,
+                    "tail bits set in output {r}, batch {n}, {o:?}"
+                );
+            }
+            let got = got.to_instances();
+            for i in 0..n {
+                if got[i] != expected[i] {
+                    let bad: Vec<usize> = (0..n_out)
+                        .filter(|&k| got[i][k] != expected[i][k])
+                        .collect();
+                    panic!("batch {n}, instance {i}, options {o:?}: outputs {bad:?} differ");
+                }
+            }
+        }
+    }
+}
+
+const SIZES: &[usize] = &[1, 63, 64, 65, 1000];
+
+#[test]
+fn random_mixed_circuits_match_interpreter() {
+    let specs = [
+        RandomCircuitSpec::default(),
+        // Deep and narrow.
+        RandomCircuitSpec {
+            depth_bias: 0.95,
+            gates: 3000,
+            seed: 2,
+            ..Default::default()
+        },
+        // Wide and shallow, many inputs.
+        RandomCircuitSpec {
+            inputs: 300,
+            depth_bias: 0.0,
+            gates: 3000,
+            outputs: 400,
+            seed: 3,
+            ..Default::default()
+        },
+        // Large weights, wide fan-in, big banks.
+        RandomCircuitSpec {
+            max_weight: 1 << 20,
+            max_fan_in: 24,
+            bank_prob: 0.3,
+            max_bank: 12,
+            seed: 4,
+            ..Default::default()
+        },
+        // Unit weights and many constants.
+        RandomCircuitSpec {
+            max_weight: 1,
+            const_prob: 0.2,
+            seed: 5,
+            ..Default::default()
+        },
+    ];
+    for spec in &specs {
+        let c = random_circuit(spec).unwrap();
+        let lv = c.levelize();
+        assert!(
+            lv.num_gates() >= 1000,
+            "spec {spec:?} gives only {} gates",
+            lv.num_gates()
+        );
+        check_circuit(&c, SIZES, &option_sets(), spec.seed);
+    }
+}
+
+#[test]
+fn random_circuits_exercise_every_gate_kind() {
+    let c = random_circuit(&RandomCircuitSpec::default()).unwrap();
+    let k = CpuEvaluator::new(&c.levelize()).unwrap().kind_counts();
+    assert!(k.and2 > 0 && k.or2 > 0 && k.logic_wide > 0, "{k:?}");
+    assert!(k.bitsliced_forms > 0, "{k:?}");
+    let c = random_circuit(&RandomCircuitSpec {
+        max_weight: 1 << 20,
+        ..Default::default()
+    })
+    .unwrap();
+    let k = CpuEvaluator::new(&c.levelize()).unwrap().kind_counts();
+    assert!(k.per_instance_forms > 0, "{k:?}");
+    assert!(
+        k.bitsliced_thresholds + k.per_instance_thresholds
+            > k.bitsliced_forms + k.per_instance_forms
+    );
+}
+
+#[test]
+fn wide_layered_circuits_match_interpreter() {
+    // Wide enough levels that gate-parallel chunking is used at small batches.
+    let shapes = [
+        (LayerGate::AndOr2, 12_000, 3, 1),
+        (LayerGate::Majority { fan_in: 16 }, 3_000, 2, 1),
+        (
+            LayerGate::Weighted {
+                fan_in: 32,
+                max_weight: 1 << 20,
+            },
+            1_000,
+            2,
+            1,
+        ),
+        (LayerGate::Mixed, 4_000, 5, u32::MAX),
+    ];
+    for (i, &(gate, width, layers, reach)) in shapes.iter().enumerate() {
+        let c = layered(&LayeredSpec {
+            inputs: 256,
+            width,
+            layers,
+            gate,
+            reach,
+            seed: 10 + i as u64,
+        })
+        .unwrap();
+        let d = CpuOptions::default();
+        let opts = [
+            d,
+            CpuOptions {
+                form_method: FormMethod::BitSliced,
+                ..d
+            },
+            CpuOptions {
+                form_method: FormMethod::PerInstance,
+                ..d
+            },
+        ];
+        check_circuit(&c, &[64, 65, 600], &opts, 99);
+    }
+}
+
+#[test]
+fn constant_and_input_outputs_are_masked() {
+    let mut b = Builder::new();
+    let x = b.input_word("x", 3).unwrap();
+    let g = b.and2(x[0], !x[1]).unwrap();
+    b.output_word("y", &[Lit::TRUE, Lit::FALSE, !x[2], x[2], !g, g])
+        .unwrap();
+    let c = b.finish();
+    check_circuit(&c, &[0, 1, 5, 63, 64, 65, 130], &option_sets(), 7);
+}
+
+#[test]
+fn wrong_input_width_is_an_error() {
+    let c = random_circuit(&RandomCircuitSpec::default()).unwrap();
+    let mut e = CpuEvaluator::new(&c.levelize()).unwrap();
+    let bad = Batch::zeros(c.num_inputs() as u32 + 1, 10);
+    assert_eq!(
+        e.evaluate(&bad),
+        Err(EvalError::InputWidth {
+            expected: c.num_inputs(),
+            got: c.num_inputs() + 1
+        })
+    );
+    let good = Batch::zeros(c.num_inputs() as u32, 10);
+    let mut out = Batch::zeros(c.num_outputs() as u32, 11);
+    assert!(matches!(
+        e.evaluate_into(&good, &mut out),
+        Err(EvalError::BatchShape(_))
+    ));
+    let mut out = Batch::zeros(c.num_outputs() as u32 + 1, 10);
+    assert!(matches!(
+        e.evaluate_into(&good, &mut out),
+        Err(EvalError::BatchShape(_))
+    ));
+}
+
+#[test]
+fn zero_instances_work() {
+    let c = random_circuit(&RandomCircuitSpec::default()).unwrap();
+    let mut e = CpuEvaluator::new(&c.levelize()).unwrap();
+    let out = e.evaluate(&Batch::zeros(c.num_inputs() as u32, 0)).unwrap();
+    assert_eq!(out.rows() as usize, c.num_outputs());
+    assert_eq!(out.instances(), 0);
+    assert!(out.words().is_empty());
+}
+
+#[test]
+fn evaluator_is_reusable_across_batch_sizes() {
+    let c = random_circuit(&RandomCircuitSpec {
+        seed: 21,
+        ..Default::default()
+    })
+    .unwrap();
+    let lv = c.levelize();
+    let mut e = CpuEvaluator::new(&lv).unwrap();
+    for (k, &n) in [1000usize, 65, 3, 1000, 0, 64].iter().enumerate() {
+        let inst = random_inputs(c.num_inputs(), n, k as u64);
+        let got = e
+            .evaluate(&Batch::from_instances(c.num_inputs() as u32, &inst).unwrap())
+            .unwrap()
+            .to_instances();
+        for i in 0..n {
+            assert_eq!(
+                got[i],
+                interpret(&c, &inst[i]),
+                "call {k}, batch {n}, instance {i}"
+            );
+        }
+    }
+    assert!(e.bytes() > 0);
+    assert_eq!(e.num_inputs() as usize, c.num_inputs());
+    assert_eq!(e.num_outputs() as usize, c.num_outputs());
+}
+
+#[test]
+fn malformed_levelized_is_an_error_not_a_panic() {
+    let c = random_circuit(&RandomCircuitSpec::default()).unwrap();
+    let lv = c.levelize();
+    let mut cases: Vec<Levelized> = Vec::new();
+    let mut x = lv.clone();
+    x.outputs[0] = x.num_rows << 1;
+    cases.push(x);
+    let mut x = lv.clone();
+    // A gate reading a row of its own level.
+    let l = x.levels[2];
+    x.gate_lits[x.gate_offsets[l.and_start as usize] as usize] = (l.row_start + 1) << 1;
+    if l.and_start < l.or_end {
+        cases.push(x);
+    }
+    let mut x = lv.clone();
+    x.num_rows += 1;
+    cases.push(x);
+    let mut x = lv.clone();
+    x.gate_offsets.pop();
+    cases.push(x);
+    let mut x = lv.clone();
+    x.bank_offsets[1] = u32::MAX;
+    cases.push(x);
+    let mut x = lv.clone();
+    x.levels[1].row_start += 1;
+    cases.push(x);
+    let mut x = lv.clone();
+    if let Some(w) = x.form_weights.first_mut() {
+        *w = i64::MAX;
+    }
+    cases.push(x);
+    for (i, m) in cases.iter().enumerate() {
+        assert!(
+            matches!(CpuEvaluator::new(m), Err(EvalError::Unsupported(_))),
+            "case {i} was accepted"
+        );
+    }
+}
