@@ -165,10 +165,12 @@ fn relative_total(cols: &[Vec<Lit>], width: usize) -> Option<u128> {
 /// The strategy [`SumStrategy::Auto`] picks for these columns and output width: direct when
 /// every form fits the weight budget `2^61`, blocked otherwise.
 pub fn sum_strategy_for(cols: &[Vec<Lit>], out_width: usize) -> SumStrategy {
+    if cols.iter().take(out_width).all(|c| c.is_empty()) {
+        return SumStrategy::Direct; // nothing to build
+    }
     match relative_total(cols, out_width) {
-        None => SumStrategy::Direct, // all columns empty: nothing to build
         Some(t) if t <= 1u128 << WEIGHT_BUDGET_LOG2 => SumStrategy::Direct,
-        Some(_) => SumStrategy::Blocked,
+        _ => SumStrategy::Blocked,
     }
 }
 
