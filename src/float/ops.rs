@@ -11,6 +11,9 @@ use super::{Float, FloatError, Format};
 /// Exponent gap beyond which the smaller addend only contributes a sticky bit.
 const FAR_GAP: i64 = 90;
 
+// add/sub/mul/div return `Result` (operands of two formats are an error) and neg is kept next to
+// them for symmetry, so the std::ops traits do not fit these names.
+#[allow(clippy::should_implement_trait)]
 impl Float {
     fn same_format(self, o: Float) -> Result<Format, FloatError> {
         if self.format() == o.format() {
