@@ -301,7 +301,8 @@ impl Builder {
         let mut out = vec![Lit::FALSE; thetas.len()];
         let mut live: Vec<(usize, i128)> = Vec::new();
         for (k, &theta) in thetas.iter().enumerate() {
-            let t = theta - offset;
+            // Saturation keeps extreme i128 thresholds on the correct (constant) side.
+            let t = theta.saturating_sub(offset);
             if t <= min_sum {
                 out[k] = Lit::TRUE;
             } else if t > max_sum {
