@@ -424,6 +424,77 @@ fn mul_exhaustive_8_and_random_32() {
 }
 
 #[test]
+fn mul_signed_exhaustive_and_random() {
+    let mut r = rng(11);
+    for &(wx, wy, exhaustive) in &[
+        (6usize, 6usize, true),
+        (1, 4, true),
+        (5, 2, true),
+        (32, 32, false),
+        (20, 9, false),
+    ] {
+        let (c, ow) = build(&[wx, wy], |b, x| {
+            vec![int::mul_signed(b, &x[0], &x[1]).unwrap()]
+        });
+        assert_eq!(ow[0], wx + wy);
+        let mut inst: Vec<Vec<u128>> = if exhaustive {
+            (0..1u128 << wx)
+                .flat_map(|a| (0..1u128 << wy).map(move |bb| vec![a, bb]))
+                .collect()
+        } else {
+            (0..800)
+                .map(|_| vec![rand_word(&mut r, wx), rand_word(&mut r, wy)])
+                .collect()
+        };
+        inst.push(vec![1 << (wx - 1), 1 << (wy - 1)]); // most negative squared
+        for (i, o) in inst.iter().zip(eval(&c, &inst)) {
+            let want = sval(i[0], wx) * sval(i[1], wy);
+            assert_eq!(o[0], tc(want, wx + wy), "{wx}x{wy} {i:?}");
+        }
+    }
+}
+
+#[test]
+fn sum_weighted_exhaustive_and_random() {
+    let consts: [i64; 4] = [3, -5, 1, -1];
+    let (c, _) = build(&[3, 3, 3, 3], |b, x| {
+        let terms: Vec<(Vec<Lit>, i64)> = x.iter().cloned().zip(consts).collect();
+        vec![int::sum_weighted(b, &terms).unwrap()]
+    });
+    let sw = c.outputs[0].bits.len();
+    let inst = all_combos(4, 3);
+    for (i, o) in inst.iter().zip(eval(&c, &inst)) {
+        let want: i128 = i
+            .iter()
+            .zip(consts)
+            .map(|(&v, k)| v as i128 * k as i128)
+            .sum();
+        assert_eq!(o[0], tc(want, sw), "{i:?}");
+    }
+    let mut r = rng(12);
+    let n = 12;
+    let consts: Vec<i64> = (0..n)
+        .map(|_| r.random_range(-100_000i64..100_000))
+        .collect();
+    let (c, _) = build(&vec![16; n], |b, x| {
+        let terms: Vec<(Vec<Lit>, i64)> = x.iter().cloned().zip(consts.iter().copied()).collect();
+        vec![int::sum_weighted(b, &terms).unwrap()]
+    });
+    let sw = c.outputs[0].bits.len();
+    let inst: Vec<Vec<u128>> = (0..500)
+        .map(|_| (0..n).map(|_| rand_word(&mut r, 16)).collect())
+        .collect();
+    for (i, o) in inst.iter().zip(eval(&c, &inst)) {
+        let want: i128 = i
+            .iter()
+            .zip(&consts)
+            .map(|(&v, &k)| v as i128 * k as i128)
+            .sum();
+        assert_eq!(o[0], tc(want, sw), "{i:?}");
+    }
+}
+
+#[test]
 fn mul_const_exhaustive_and_big() {
     for &k in &[0u64, 1, 2, 3, 5, 77, 200, 255, 1 << 20, 0xdead_beef] {
         let (c, ow) = build(&[8], |b, x| vec![int::mul_const(b, &x[0], k).unwrap()]);
@@ -695,7 +766,7 @@ fn depth_is_constant_in_n() {
         blocked.push(measure(&vec![16; n], |b, x| {
             int::sum_with(b, x, SumStrategy::Blocked).unwrap()
         }));
-        if n <= 256 {
+        if n <= 1024 {
             maxs.push(measure(&widths, |b, x| int::max_n(b, x).unwrap()));
         }
         args.push(measure(&vec![4; n], |b, x| int::argmax(b, x).unwrap()));
@@ -885,7 +956,7 @@ fn errors_are_reported() {
     assert!(few(int::select_onehot(&mut b, &[], &[]).unwrap_err()));
     // Too wide / beyond the weight bound: Unsupported naming the limit.
     let wide = b.input_word("wide", 100).unwrap();
-    let e = int::column_sum(&mut b, &[wide.clone()], 1, SumStrategy::Direct);
+    let e = int::column_sum(&mut b, std::slice::from_ref(&wide), 1, SumStrategy::Direct);
     assert!(e.is_ok(), "one column of 100 literals is fine directly");
     let cols: Vec<Vec<Lit>> = wide.iter().map(|&l| vec![l, l]).collect();
     match int::column_sum(&mut b, &cols, 101, SumStrategy::Direct).unwrap_err() {

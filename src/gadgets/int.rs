@@ -331,9 +331,9 @@ fn column_sum_blocked(b: &mut Builder, cols: &[Vec<Lit>], out_width: usize) -> R
             .flat_map(|kk| [(gp[kk].0, 1i64 << kk), (gp[kk].1, 1i64 << kk)])
             .collect();
         let scale = 1i64 << k;
-        let mut terms = carry.clone();
-        for j in 0..sizes[k] {
-            terms.push((xs[k][j], scale << j));
+        let mut terms = carry;
+        for (j, &xj) in xs[k].iter().enumerate() {
+            terms.push((xj, scale << j));
             if let Some(&y) = ys[k].get(j) {
                 terms.push((y, scale << j));
             }
@@ -422,6 +422,21 @@ impl LinearSum {
         self.add_bit(s, rest.len() + shift);
     }
 
+    /// Add the unsigned word `x` times the integer constant `c` (one shifted copy of `x` per
+    /// set bit of `|c|`, subtracted when `c < 0`).
+    pub fn add_unsigned_times(&mut self, x: &[Lit], c: i64) {
+        let m = c.unsigned_abs();
+        for k in 0..64 {
+            if (m >> k) & 1 == 1 {
+                if c < 0 {
+                    self.sub_unsigned(x, k);
+                } else {
+                    self.add_unsigned(x, k);
+                }
+            }
+        }
+    }
+
     /// Add an integer constant.
     pub fn add_constant(&mut self, c: &BigInt) {
         self.constant += c;
@@ -464,9 +479,9 @@ impl LinearSum {
         let m = BigInt::one() << width;
         let c = ((&self.constant % &m) + &m) % &m;
         let (_, c) = c.into_parts();
-        for i in 0..width {
+        for (i, col) in cols.iter_mut().enumerate().take(width) {
             if c.bit(i as u64) {
-                cols[i].push(Lit::TRUE);
+                col.push(Lit::TRUE);
             }
         }
         cols
@@ -626,8 +641,27 @@ pub fn sum_signed(b: &mut Builder, words: &[Vec<Lit>]) -> Result<Vec<Lit>> {
     for w in words {
         s.add_signed(w, 0);
     }
-    let (w, _) = s.exact_width();
-    s.build_mod(b, w.max(2), SumStrategy::Auto)
+    s.build(b, SumStrategy::Auto)
+}
+
+/// Iterated addition of unsigned words times signed integer constants,
+/// `sum_i c_i * x_i`, exact, as a two's complement word of the smallest width holding every
+/// possible value (unsigned when no value can be negative). Each term adds one shifted copy of
+/// `x_i` per set bit of `|c_i|`. Depth as [`sum`] (2 when the direct weights fit, else 5).
+/// Errors: [`GadgetError::TooFewOperands`] for no terms.
+pub fn sum_weighted(b: &mut Builder, terms: &[(Vec<Lit>, i64)]) -> Result<Vec<Lit>> {
+    if terms.is_empty() {
+        return Err(GadgetError::TooFewOperands {
+            op: "sum_weighted",
+            min: 1,
+            got: 0,
+        });
+    }
+    let mut s = LinearSum::new();
+    for (x, c) in terms {
+        s.add_unsigned_times(x, *c);
+    }
+    s.build(b, SumStrategy::Auto)
 }
 
 /// Number of true literals, width `bitlen(n)`. Depth 2 (direct: one staircase per bit over the
@@ -660,6 +694,31 @@ pub fn mul(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
         }
     }
     column_sum(b, &cols, w, SumStrategy::Auto)
+}
+
+/// Full product `x * y` of two's complement words, exact, width `wx + wy` (two's complement).
+/// Partial products `x_i AND y_j` (depth 1), the ones involving exactly one sign bit negated
+/// (`-p = !p - 1`, Baugh-Wooley), summed by [`column_sum`]. Depth 3 when `wx + wy <= 60`, else
+/// 6. An empty operand gives a zero word of width `wx + wy`.
+pub fn mul_signed(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
+    let w = x.len() + y.len();
+    if x.is_empty() || y.is_empty() {
+        return Ok(vec![Lit::FALSE; w]);
+    }
+    let (sx, sy) = (x.len() - 1, y.len() - 1);
+    let mut s = LinearSum::new();
+    for (i, &xi) in x.iter().enumerate() {
+        for (j, &yj) in y.iter().enumerate() {
+            let p = b.and2(xi, yj)?;
+            if (i == sx) != (j == sy) {
+                s.add_bit(!p, i + j);
+                s.add_constant(&-(BigInt::one() << (i + j)));
+            } else {
+                s.add_bit(p, i + j);
+            }
+        }
+    }
+    s.build_mod(b, w, SumStrategy::Auto)
 }
 
 /// `x * c` for a constant `c`, width `wx + bitlen(c)` (at least 1): shifted copies of `x`, one
