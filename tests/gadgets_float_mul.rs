@@ -10,7 +10,10 @@ use tcvar::eval::cpu::CpuEvaluator;
 use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::error::GadgetError;
+use tcvar::gadgets::float::div::div;
 use tcvar::gadgets::float::mul::mul;
+use tcvar::gadgets::float::mul_const::mul_const;
+use tcvar::gadgets::float::table::{exp, rsqrt, sqrt};
 use tcvar::gadgets::float::FloatWord;
 
 fn fmt(p: u32, q: u32) -> Format {
@@ -139,5 +142,102 @@ fn mul_random_f85_f116() {
         check("mul", &c, f, &random_cases(f, 2, RANDOM_CASES, seed), |v| {
             v[0].mul(v[1]).unwrap()
         });
+    }
+}
+
+#[test]
+fn div_exhaustive_f44() {
+    let f = fmt(4, 4);
+    let c = build(f, 2, |b, x| div(b, &x[0], &x[1]));
+    check("div", &c, f, &all_pairs(f), |v| v[0].div(v[1]).unwrap());
+}
+
+#[test]
+fn div_random_f85_f116() {
+    for (f, seed) in binary_formats() {
+        let c = build(f, 2, |b, x| div(b, &x[0], &x[1]));
+        check(
+            "div",
+            &c,
+            f,
+            &random_cases(f, 2, RANDOM_CASES, seed + 10),
+            |v| v[0].div(v[1]).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn div_by_zero_rules() {
+    let f = fmt(8, 5);
+    let c = build(f, 2, |b, x| div(b, &x[0], &x[1]));
+    let mut cases = Vec::new();
+    for v in [
+        f.max_finite(false),
+        f.max_finite(true),
+        f.min_positive(),
+        f.zero(),
+    ] {
+        cases.push(vec![v.to_bits(), 0]);
+        cases.push(vec![0, v.to_bits()]);
+    }
+    check("div", &c, f, &cases, |v| v[0].div(v[1]).unwrap());
+    // The rules themselves, independently of the reference.
+    let got = eval(&c, f, 2, &cases);
+    assert_eq!(got[0], f.max_finite(false).to_bits());
+    assert_eq!(got[2], f.max_finite(true).to_bits());
+    assert_eq!(got[6], 0); // 0 / 0
+}
+
+/// Constants for `mul_const`: zero, +-1, extremes, and random values.
+fn constants(f: Format, n: usize, seed: u64) -> Vec<Float> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut cs = vec![
+        f.zero(),
+        f.max_finite(false),
+        f.max_finite(true),
+        f.min_positive(),
+    ];
+    if let Ok(one) = f.one() {
+        cs.push(one);
+        cs.push(one.neg());
+    }
+    while cs.len() < n {
+        cs.push(f.from_bits(random_value(&mut rng, f)).unwrap());
+    }
+    cs
+}
+
+#[test]
+fn mul_const_exhaustive_f44() {
+    let f = fmt(4, 4);
+    let xs = all_singles(f);
+    for c in f.all_values() {
+        let circ = build(f, 1, |b, x| mul_const(b, &x[0], c));
+        check("mul_const", &circ, f, &xs, |v| v[0].mul(c).unwrap());
+    }
+}
+
+#[test]
+fn mul_const_random_f85_f116() {
+    for (f, seed) in binary_formats() {
+        let xs = random_cases(f, 1, RANDOM_CASES / 20, seed + 20);
+        for c in constants(f, 20, seed + 30) {
+            let circ = build(f, 1, |b, x| mul_const(b, &x[0], c));
+            check("mul_const", &circ, f, &xs, |v| v[0].mul(c).unwrap());
+        }
+    }
+}
+
+/// exp, sqrt, rsqrt: every input of F(4,4), F(8,5) and F(11,6) (exhaustive beats random).
+#[test]
+fn tables_exhaustive() {
+    for f in [fmt(4, 4), fmt(8, 5), fmt(11, 6)] {
+        let xs = all_singles(f);
+        let c = build(f, 1, |b, x| exp(b, &x[0]));
+        check("exp", &c, f, &xs, |v| v[0].exp_fn());
+        let c = build(f, 1, |b, x| sqrt(b, &x[0]));
+        check("sqrt", &c, f, &xs, |v| v[0].sqrt());
+        let c = build(f, 1, |b, x| rsqrt(b, &x[0]));
+        check("rsqrt", &c, f, &xs, |v| v[0].rsqrt());
     }
 }
