@@ -372,3 +372,33 @@ fn compare_max_min() {
     assert_eq!(v(f, -1.0).abs(), v(f, 1.0));
     assert_eq!(v(f, 1.0).neg(), v(f, -1.0));
 }
+
+/// Addends more than 90 binades apart (the library's sticky-only path): the smaller one is far
+/// below half an ulp of the larger, so the sum and difference round to the larger one, including
+/// at binade boundaries where a borrow would cross into the lower binade.
+#[test]
+fn add_far_apart_operands() {
+    for (p, q) in [(24, 9), (32, 16), (8, 9)] {
+        let f = fm(p, q);
+        let sigs = [1u64 << (p - 1), (1u64 << (p - 1)) + 1, (1u64 << p) - 1];
+        for &sa in &sigs {
+            for &sb in &sigs {
+                for gap in [89, 90, 91, 92, 150, 255, 400] {
+                    let ea = f.e_max() - 3;
+                    let eb = ea - gap;
+                    if eb < f.e_min() {
+                        continue;
+                    }
+                    for (na, nb) in [(false, false), (false, true), (true, false), (true, true)] {
+                        let a = f.from_parts(na, ea, sa).unwrap();
+                        let b = f.from_parts(nb, eb, sb).unwrap();
+                        assert_eq!(a.add(b).unwrap(), a, "{a} + {b}");
+                        assert_eq!(b.add(a).unwrap(), a, "{b} + {a}");
+                        assert_eq!(a.sub(b).unwrap(), a, "{a} - {b}");
+                        assert_eq!(b.sub(a).unwrap(), a.neg(), "{b} - {a}");
+                    }
+                }
+            }
+        }
+    }
+}
