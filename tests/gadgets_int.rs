@@ -976,3 +976,83 @@ fn errors_are_reported() {
         e => panic!("unexpected {e:?}"),
     }
 }
+
+/// The width limits of the direct (shallow) constructions stated in the doc comments: at the
+/// limit the gadget has the direct depth, one bit wider the blocked depth.
+#[test]
+fn depth_switch_at_documented_widths() {
+    use int::*;
+    type Gadget = fn(&mut Builder, &[Vec<Lit>]) -> Vec<Lit>;
+    let cases: Vec<(&str, usize, u32, u32, Gadget)> = vec![
+        ("add", 60, 2, 5, |b, x| add(b, &x[0], &x[1]).unwrap()),
+        ("sub", 60, 2, 5, |b, x| sub(b, &x[0], &x[1]).unwrap().0),
+        ("add_signed", 59, 2, 5, |b, x| {
+            add_signed(b, &x[0], &x[1]).unwrap()
+        }),
+        ("sub_signed", 59, 2, 5, |b, x| {
+            sub_signed(b, &x[0], &x[1]).unwrap()
+        }),
+        ("sub_to_signed", 59, 2, 5, |b, x| {
+            sub_to_signed(b, &x[0], &x[1]).unwrap()
+        }),
+        ("lt", CMP_DIRECT_MAX_WIDTH, 1, 2, |b, x| {
+            vec![lt(b, &x[0], &x[1]).unwrap()]
+        }),
+    ];
+    for (name, w, d_at, d_above, f) in cases {
+        assert_eq!(measure(&[w, w], f), d_at, "{name} at width {w}");
+        assert_eq!(
+            measure(&[w + 1, w + 1], f),
+            d_above,
+            "{name} at width {}",
+            w + 1
+        );
+    }
+    assert_eq!(measure(&[61], |b, x| neg(b, &x[0]).unwrap()), 2);
+    assert_eq!(measure(&[62], |b, x| neg(b, &x[0]).unwrap()), 5);
+    assert_eq!(measure(&[30, 31], |b, x| mul(b, &x[0], &x[1]).unwrap()), 3);
+    assert_eq!(measure(&[31, 31], |b, x| mul(b, &x[0], &x[1]).unwrap()), 6);
+    assert_eq!(
+        measure(&[30, 30], |b, x| mul_signed(b, &x[0], &x[1]).unwrap()),
+        3
+    );
+    assert_eq!(
+        measure(&[31, 31], |b, x| mul_signed(b, &x[0], &x[1]).unwrap()),
+        6
+    );
+}
+
+/// Gates and wires (sum of every gate's fan-in) of a gadget over n words.
+fn size_of(n: usize, w: usize, f: fn(&mut Builder, &[Vec<Lit>]) -> Vec<Lit>) -> (f64, f64) {
+    let (c, _) = build(&vec![w; n], |b, x| vec![f(b, x)]);
+    let mut gates = 0f64;
+    let mut wires = 0f64;
+    for node in &c.nodes {
+        if let Node::Gate { form, .. } = *node {
+            gates += 1.0;
+            wires += c.forms.terms(form).0.len() as f64;
+        }
+    }
+    (gates, wires)
+}
+
+/// Size grows polynomially: the log-log slope from n = 32 to n = 256 is below 2.2 for the
+/// all-pairs gadgets and below 2.2 for iterated addition (whose wires grow as n^2 * w because each
+/// output bit's staircase has about 2n thresholds reading one shared form).
+#[test]
+fn size_grows_at_most_quadratically() {
+    type Gadget = fn(&mut Builder, &[Vec<Lit>]) -> Vec<Lit>;
+    let cases: Vec<(&str, usize, Gadget)> = vec![
+        ("sum", 16, |b, x| int::sum(b, x).unwrap()),
+        ("max_n", 8, |b, x| int::max_n(b, x).unwrap()),
+        ("argmax", 8, |b, x| int::argmax(b, x).unwrap()),
+    ];
+    for (name, w, f) in cases {
+        let (g1, w1) = size_of(32, w, f);
+        let (g2, w2) = size_of(256, w, f);
+        let sg = (g2 / g1).ln() / 8f64.ln();
+        let sw = (w2 / w1).ln() / 8f64.ln();
+        eprintln!("{name} w {w}: n=32 gates {g1} wires {w1}; n=256 gates {g2} wires {w2}; slopes {sg:.2} {sw:.2}");
+        assert!(sg < 2.2 && sw < 2.2, "{name}: slopes {sg} {sw}");
+    }
+}

@@ -508,8 +508,8 @@ impl LinearSum {
 
 // ===================================================================== add, sub, neg
 
-/// `x + y`, unsigned, width `max(wx, wy) + 1`. Depth 2 when `max(wx, wy) <= 59`
-/// (direct), else 5 (blocked), see [`column_sum`].
+/// `x + y`, unsigned, width `max(wx, wy) + 1`. Depth 2 when `max(wx, wy) <= 60`
+/// (direct: `2 * (2^w - 1) <= 2^61`), else 5 (blocked), see [`column_sum`].
 pub fn add(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
     let w = x.len().max(y.len()) + 1;
     let mut s = LinearSum::new();
@@ -527,7 +527,7 @@ pub fn add_mod(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<(Vec<Lit>, Lit)>
 }
 
 /// `(x - y mod 2^w, borrow)` for unsigned words of equal width `w`; `borrow = [x < y]`.
-/// Depth 2 when `w <= 59`, else 5 (computed as `x + !y + 1`, the borrow is the complemented
+/// Depth 2 when `w <= 60`, else 5 (computed as `x + !y + 1`, the borrow is the complemented
 /// carry out).
 pub fn sub(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<(Vec<Lit>, Lit)> {
     check_same_width("sub", x, y)?;
@@ -542,7 +542,7 @@ pub fn sub(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<(Vec<Lit>, Lit)> {
     Ok((r, !carry))
 }
 
-/// Two's complement negation `-x mod 2^w` (width `w`). Depth 2 when `w <= 60`, else 5.
+/// Two's complement negation `-x mod 2^w` (width `w`). Depth 2 when `w <= 61`, else 5.
 pub fn neg(b: &mut Builder, x: &[Lit]) -> Result<Vec<Lit>> {
     let mut s = LinearSum::new();
     let nx: Vec<Lit> = x.iter().map(|&l| !l).collect();
@@ -552,7 +552,7 @@ pub fn neg(b: &mut Builder, x: &[Lit]) -> Result<Vec<Lit>> {
 }
 
 /// `x + y` for two's complement words (any widths), exact, width `max(wx, wy) + 1`.
-/// Depth 2 when `max(wx, wy) <= 58`, else 5.
+/// Depth 2 when `max(wx, wy) <= 59`, else 5.
 pub fn add_signed(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
     let w = x.len().max(y.len()) + 1;
     let mut s = LinearSum::new();
@@ -562,7 +562,7 @@ pub fn add_signed(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
 }
 
 /// `x - y` for two's complement words (any widths), exact, width `max(wx, wy) + 1`.
-/// Depth 2 when `max(wx, wy) <= 58`, else 5.
+/// Depth 2 when `max(wx, wy) <= 59`, else 5.
 pub fn sub_signed(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
     let w = x.len().max(y.len()) + 1;
     let mut s = LinearSum::new();
@@ -572,7 +572,7 @@ pub fn sub_signed(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
 }
 
 /// `x - y` for unsigned words (any widths), exact, as a two's complement word of width
-/// `max(wx, wy) + 1`. Depth 2 when `max(wx, wy) <= 58`, else 5.
+/// `max(wx, wy) + 1`. Depth 2 when `max(wx, wy) <= 59`, else 5.
 pub fn sub_to_signed(b: &mut Builder, x: &[Lit], y: &[Lit]) -> Result<Vec<Lit>> {
     let w = x.len().max(y.len()) + 1;
     let mut s = LinearSum::new();
