@@ -1,3 +1,69 @@
+//! The `tcvar` command line: build threshold circuits, evaluate them on CPU and GPU, report.
+//!
+//! A user error (bad option, unknown configuration, unreadable file, no GPU with
+//! `--backend gpu`) prints one line and exits with status 2; a bit mismatch between an
+//! evaluator and the reference exits with status 1.
+
+#[path = "tcvar/common.rs"]
+mod common;
+#[path = "tcvar/run.rs"]
+mod run;
+
+use clap::{Parser, Subcommand};
+
+use common::{CliError, Outcome};
+
+/// Compile VAR forward passes into constant-depth threshold circuits and evaluate them.
+#[derive(Parser, Debug)]
+#[command(name = "tcvar", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Build a circuit, evaluate a batch, cross-check against the reference, print a summary
+    /// (what plain `tcvar` does).
+    Run(run::RunArgs),
+    /// List the supported float formats F(p, q) and probe for a GPU adapter.
+    Formats(common::FormatsArgs),
+}
+
 fn main() {
-    println!("tcvar");
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    std::process::exit(0);
+                }
+                _ => {
+                    let msg = e.to_string();
+                    let first = msg.lines().next().unwrap_or("invalid arguments");
+                    eprintln!("{first} (see `tcvar --help`)");
+                    std::process::exit(2);
+                }
+            }
+        }
+    };
+    let result = match cli.cmd {
+        None => run::run(&run::RunArgs::default_args()),
+        Some(Cmd::Run(a)) => run::run(&a),
+        Some(Cmd::Formats(a)) => common::formats(&a),
+    };
+    match result {
+        Ok(Outcome::Ok) => {}
+        Ok(Outcome::Mismatch) => std::process::exit(1),
+        Err(CliError::User(msg)) => {
+            eprintln!("error: {msg}");
+            std::process::exit(2);
+        }
+        Err(CliError::Failure(msg)) => {
+            eprintln!("failure: {msg}");
+            std::process::exit(1);
+        }
+    }
 }
