@@ -69,7 +69,11 @@ impl Unary {
             Unary::Recip => match fmt.one() {
                 Ok(one) => one.div(x).unwrap_or(fmt.zero()),
                 // 1 is not representable: round(1) / x exactly as the division rule says.
-                Err(_) => fmt.from_f64(1.0).unwrap_or(fmt.zero()).div(x).unwrap_or(fmt.zero()),
+                Err(_) => fmt
+                    .from_f64(1.0)
+                    .unwrap_or(fmt.zero())
+                    .div(x)
+                    .unwrap_or(fmt.zero()),
             },
             Unary::Silu | Unary::GeluTanh => {
                 let y = self.f64(x.to_f64());
