@@ -1,1 +1,398 @@
-//! (being written)
+//! The gadget report (issue 4, item 3): every integer and float gadget built alone for one
+//! format and operand count, with its depth and size, and the measured depths the paper names
+//! (Lemmas 3.5-3.7): `d_std` (the largest of float add, mul, div and compare), `d_sum` (the
+//! iterated sum, the paper's d_⊕), `d_prod` (the iterated product, d_⊗), `d_exp` and `d_sqrt`.
+//!
+//! Each gadget is built into its own circuit (fresh inputs, its outputs declared) and measured
+//! with [`Circuit::stats`]: depth, gates (every threshold of a bank counts), wires (sum of
+//! fan-ins), distinct forms and their terms, the largest |weight| and the majority-equivalent
+//! size (sum of |weights| over gates).
+//!
+//! Integer gadgets use words of the format's width `p + q + 1` bits. A gadget that cannot be
+//! built at these parameters (a construction limit, e.g. the iterated product's operand bound)
+//! is listed in [`GadgetReport::skipped`] with its error; the iterated product is built with
+//! `min(n, max_product_operands(p))` operands, and its row says which n.
+
+use std::fmt;
+
+use crate::circuit::stats::json_string;
+use crate::circuit::{Builder, Circuit, Lit};
+use crate::float::{Float, Format};
+
+use super::error::{GadgetError, Result};
+use super::float::FloatWord;
+use super::{float as fl, int};
+
+/// One gadget's measurements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GadgetRow {
+    /// The gadget ("float.mul", "int.sum", ...).
+    pub name: String,
+    /// Number of operands it was built with (1 for unary, 2 for binary gadgets).
+    pub n: usize,
+    /// Depth in threshold gates (largest level of an output).
+    pub depth: u32,
+    /// Threshold gates.
+    pub gates: u64,
+    /// Wires: the sum of every gate's fan-in.
+    pub wires: u64,
+    /// Distinct linear forms read by gates.
+    pub forms: u64,
+    /// Terms of those forms (each form once).
+    pub form_terms: u64,
+    /// Largest |weight|.
+    pub max_weight: u64,
+    /// Majority-equivalent size: sum over gates of the sum of |weights|.
+    pub maj_size: u128,
+}
+
+/// The report for one format and operand count.
+///
+/// Invariant: `d_std` is the largest depth among the rows `float.add`, `float.mul`,
+/// `float.div`, `float.lt`; `d_sum`, `d_prod`, `d_exp`, `d_sqrt` are the depths of the rows
+/// `float.sum`, `float.product`, `float.exp`, `float.sqrt` (0 when that row is missing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GadgetReport {
+    /// The float format.
+    pub format: Format,
+    /// The operand count of the n-ary gadgets.
+    pub n: usize,
+    /// One row per gadget built.
+    pub rows: Vec<GadgetRow>,
+    /// Gadgets that could not be built, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Largest depth of float add, mul, div and compare (the paper's d_std).
+    pub d_std: u32,
+    /// Depth of the iterated float sum of n (d_⊕).
+    pub d_sum: u32,
+    /// Depth of the iterated float product (d_⊗), at `min(n, max_product_operands(p))`.
+    pub d_prod: u32,
+    /// Depth of exp.
+    pub d_exp: u32,
+    /// Depth of sqrt.
+    pub d_sqrt: u32,
+}
+
+impl GadgetReport {
+    /// The row called `name`, if built.
+    pub fn row(&self, name: &str) -> Option<&GadgetRow> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
+    /// Hand-written JSON: `{"format", "n", "d_std", "d_sum", "d_prod", "d_exp", "d_sqrt",
+    /// "rows": [{"name", "n", "depth", "gates", "wires", "forms", "form_terms", "max_weight",
+    /// "maj_size"}], "skipped": [{"name", "reason"}]}`.
+    pub fn to_json(&self) -> String {
+        let rows: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"name\":{},\"n\":{},\"depth\":{},\"gates\":{},\"wires\":{},\"forms\":{},\
+                     \"form_terms\":{},\"max_weight\":{},\"maj_size\":{}}}",
+                    json_string(&r.name),
+                    r.n,
+                    r.depth,
+                    r.gates,
+                    r.wires,
+                    r.forms,
+                    r.form_terms,
+                    r.max_weight,
+                    r.maj_size
+                )
+            })
+            .collect();
+        let skipped: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(n, why)| {
+                format!(
+                    "{{\"name\":{},\"reason\":{}}}",
+                    json_string(n),
+                    json_string(why)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"format\":{},\"p\":{},\"q\":{},\"n\":{},\"d_std\":{},\"d_sum\":{},\"d_prod\":{},\
+             \"d_exp\":{},\"d_sqrt\":{},\"rows\":[{}],\"skipped\":[{}]}}",
+            json_string(&self.format.to_string()),
+            self.format.p(),
+            self.format.q(),
+            self.n,
+            self.d_std,
+            self.d_sum,
+            self.d_prod,
+            self.d_exp,
+            self.d_sqrt,
+            rows.join(","),
+            skipped.join(",")
+        )
+    }
+}
+
+impl fmt::Display for GadgetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "gadget report {} n = {}: d_std = {}, d_sum = {}, d_prod = {}, d_exp = {}, d_sqrt = {}",
+            self.format, self.n, self.d_std, self.d_sum, self.d_prod, self.d_exp, self.d_sqrt
+        )?;
+        writeln!(
+            f,
+            "{:<18} {:>5} {:>5} {:>10} {:>12} {:>8} {:>10} {:>14} {:>16}",
+            "gadget", "n", "depth", "gates", "wires", "forms", "terms", "max|w|", "maj size"
+        )?;
+        for r in &self.rows {
+            writeln!(
+                f,
+                "{:<18} {:>5} {:>5} {:>10} {:>12} {:>8} {:>10} {:>14} {:>16}",
+                r.name,
+                r.n,
+                r.depth,
+                r.gates,
+                r.wires,
+                r.forms,
+                r.form_terms,
+                r.max_weight,
+                r.maj_size
+            )?;
+        }
+        for (n, why) in &self.skipped {
+            writeln!(f, "skipped {n}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Measure a finished circuit as a row.
+pub fn measure(name: &str, n: usize, c: &Circuit) -> GadgetRow {
+    let s = c.stats();
+    GadgetRow {
+        name: name.to_string(),
+        n,
+        depth: s.depth,
+        gates: s.gates,
+        wires: s.wires,
+        forms: s.forms,
+        form_terms: s.form_terms,
+        max_weight: s.max_abs_weight,
+        maj_size: s.majority_size,
+    }
+}
+
+/// Collects rows and skipped gadgets.
+struct Collector {
+    rows: Vec<GadgetRow>,
+    skipped: Vec<(String, String)>,
+}
+
+impl Collector {
+    /// Build one gadget in a fresh builder: `g` creates its inputs and returns the output bits.
+    /// Construction-limit errors are recorded as skipped; builder errors are returned.
+    fn add(
+        &mut self,
+        name: &str,
+        n: usize,
+        g: impl FnOnce(&mut Builder) -> Result<Vec<Lit>>,
+    ) -> Result<()> {
+        let mut b = Builder::new();
+        match g(&mut b) {
+            Ok(out) => {
+                b.output_word("out", &out)?;
+                let c = b.finish();
+                self.rows.push(measure(name, n, &c));
+                Ok(())
+            }
+            Err(e @ GadgetError::Unsupported { .. }) => {
+                self.skipped.push((name.to_string(), e.to_string()));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn float_inputs(b: &mut Builder, fmt: Format, n: usize) -> Result<Vec<FloatWord>> {
+    (0..n)
+        .map(|i| FloatWord::input(b, &format!("x{i}"), fmt))
+        .collect()
+}
+
+fn int_inputs(b: &mut Builder, width: u32, n: usize) -> Result<Vec<Vec<Lit>>> {
+    (0..n)
+        .map(|i| Ok(b.input_word(&format!("w{i}"), width)?))
+        .collect()
+}
+
+/// A fixed, representative constant of the format for `mul_const`: significand
+/// `2^(p-1) + 2^(p-2) + 1` (1.5 plus one unit, so the rounding is not trivial) near 1.
+fn sample_constant(fmt: Format) -> Result<Float> {
+    let p = fmt.p();
+    let sig = (1u64 << (p - 1)) | (1u64 << (p - 2)) | 1;
+    let e = (1 - p as i32).clamp(fmt.e_min(), fmt.e_max());
+    fmt.from_parts(false, e, sig)
+        .map_err(|e| GadgetError::Float(e.to_string()))
+}
+
+/// Build every integer and float gadget for format `fmt` with `n` operands for the n-ary ones
+/// (integer words of `p + q + 1` bits), and measure each (see the module docs).
+///
+/// Errors: `TooFewOperands` for `n < 2`; builder errors (circuit size limits). Gadgets that
+/// hit a construction limit are listed in `skipped`, not errors.
+pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
+    if n < 2 {
+        return Err(GadgetError::TooFewOperands {
+            op: "gadget_report",
+            min: 2,
+            got: n,
+        });
+    }
+    let w = fmt.width();
+    let mut c = Collector {
+        rows: Vec::new(),
+        skipped: Vec::new(),
+    };
+    // Integer words.
+    c.add("int.add", 2, |b| {
+        let x = int_inputs(b, w, 2)?;
+        int::add(b, &x[0], &x[1])
+    })?;
+    c.add("int.sub", 2, |b| {
+        let x = int_inputs(b, w, 2)?;
+        Ok(int::sub(b, &x[0], &x[1])?.0)
+    })?;
+    c.add("int.lt", 2, |b| {
+        let x = int_inputs(b, w, 2)?;
+        Ok(vec![int::lt(b, &x[0], &x[1])?])
+    })?;
+    c.add("int.eq", 2, |b| {
+        let x = int_inputs(b, w, 2)?;
+        Ok(vec![int::eq(b, &x[0], &x[1])?])
+    })?;
+    c.add("int.mul", 2, |b| {
+        let x = int_inputs(b, w, 2)?;
+        int::mul(b, &x[0], &x[1])
+    })?;
+    c.add("int.mul_const", 1, |b| {
+        let x = int_inputs(b, w, 1)?;
+        int::mul_const(b, &x[0], 0xB5 | (1u64 << (w - 1)))
+    })?;
+    c.add("int.shl", 2, |b| {
+        let x = int_inputs(b, w, 1)?;
+        let abits = 32 - (w - 1).leading_zeros();
+        let a = b.input_word("amount", abits)?;
+        int::shl(b, &x[0], &a, w as usize)
+    })?;
+    c.add("int.leading_one", 1, |b| {
+        let x = int_inputs(b, w, 1)?;
+        int::leading_one(b, &x[0])
+    })?;
+    c.add("int.popcount", 1, |b| {
+        let x = int_inputs(b, w, 1)?;
+        int::popcount(b, &x[0])
+    })?;
+    c.add("int.sum", n, |b| {
+        let x = int_inputs(b, w, n)?;
+        int::sum(b, &x)
+    })?;
+    c.add("int.max", n, |b| {
+        let x = int_inputs(b, w, n)?;
+        int::max_n(b, &x)
+    })?;
+    c.add("int.argmax", n, |b| {
+        let x = int_inputs(b, w, n)?;
+        int::argmax(b, &x)
+    })?;
+    // Floats.
+    c.add("float.add", 2, |b| {
+        let x = float_inputs(b, fmt, 2)?;
+        Ok(fl::add::add(b, &x[0], &x[1])?.bits)
+    })?;
+    c.add("float.sub", 2, |b| {
+        let x = float_inputs(b, fmt, 2)?;
+        Ok(fl::add::sub(b, &x[0], &x[1])?.bits)
+    })?;
+    c.add("float.mul", 2, |b| {
+        let x = float_inputs(b, fmt, 2)?;
+        Ok(fl::mul::mul(b, &x[0], &x[1])?.bits)
+    })?;
+    let k = sample_constant(fmt)?;
+    c.add("float.mul_const", 1, |b| {
+        let x = float_inputs(b, fmt, 1)?;
+        Ok(fl::mul_const::mul_const(b, &x[0], k)?.bits)
+    })?;
+    c.add("float.div", 2, |b| {
+        let x = float_inputs(b, fmt, 2)?;
+        Ok(fl::div::div(b, &x[0], &x[1])?.bits)
+    })?;
+    c.add("float.lt", 2, |b| {
+        let x = float_inputs(b, fmt, 2)?;
+        Ok(vec![fl::cmp::lt(b, &x[0], &x[1])?])
+    })?;
+    c.add("float.floor", 1, |b| {
+        let x = float_inputs(b, fmt, 1)?;
+        Ok(fl::round::floor(b, &x[0])?.bits)
+    })?;
+    c.add("float.max", n, |b| {
+        let x = float_inputs(b, fmt, n)?;
+        Ok(fl::cmp::max_n(b, &x)?.bits)
+    })?;
+    c.add("float.argmax", n, |b| {
+        let x = float_inputs(b, fmt, n)?;
+        fl::cmp::argmax_n(b, &x)
+    })?;
+    c.add("float.sum", n, |b| {
+        let x = float_inputs(b, fmt, n)?;
+        Ok(fl::sum::sum(b, &x)?.bits)
+    })?;
+    c.add("float.dot", n, |b| {
+        let x = float_inputs(b, fmt, 2 * n)?;
+        Ok(fl::sum::dot(b, &x[..n], &x[n..])?.bits)
+    })?;
+    let np = n.min(fl::product::max_product_operands(fmt.p()));
+    c.add("float.product", np, |b| {
+        let x = float_inputs(b, fmt, np)?;
+        Ok(fl::product::product(b, &x)?.bits)
+    })?;
+    c.add("float.exp", 1, |b| {
+        let x = float_inputs(b, fmt, 1)?;
+        Ok(fl::table::exp(b, &x[0])?.bits)
+    })?;
+    c.add("float.sqrt", 1, |b| {
+        let x = float_inputs(b, fmt, 1)?;
+        Ok(fl::table::sqrt(b, &x[0])?.bits)
+    })?;
+    c.add("float.rsqrt", 1, |b| {
+        let x = float_inputs(b, fmt, 1)?;
+        Ok(fl::table::rsqrt(b, &x[0])?.bits)
+    })?;
+    let depth = |name: &str| {
+        c.rows
+            .iter()
+            .find(|r| r.name == name)
+            .map_or(0, |r| r.depth)
+    };
+    let d_std = ["float.add", "float.mul", "float.div", "float.lt"]
+        .iter()
+        .map(|nm| depth(nm))
+        .max()
+        .unwrap_or(0);
+    let (d_sum, d_prod, d_exp, d_sqrt) = (
+        depth("float.sum"),
+        depth("float.product"),
+        depth("float.exp"),
+        depth("float.sqrt"),
+    );
+    Ok(GadgetReport {
+        format: fmt,
+        n,
+        rows: c.rows,
+        skipped: c.skipped,
+        d_std,
+        d_sum,
+        d_prod,
+        d_exp,
+        d_sqrt,
+    })
+}

@@ -1,0 +1,96 @@
+//! The gadget report (issue 4, item 3): printed for F(4,4), F(8,5), F(11,6) at n = 16 and 256
+//! (run with `--nocapture` to see it), with its summary depths checked against depths measured
+//! here independently (each gadget rebuilt alone, `Circuit::depth`).
+
+use tcvar::circuit::{Builder, Circuit};
+use tcvar::float::Format;
+use tcvar::gadgets::float::FloatWord;
+use tcvar::gadgets::float::{add, cmp, div, mul, product, sum, table};
+use tcvar::gadgets::report::gadget_report;
+
+fn binary(
+    f: Format,
+    g: impl Fn(
+        &mut Builder,
+        &FloatWord,
+        &FloatWord,
+    ) -> tcvar::gadgets::error::Result<Vec<tcvar::circuit::Lit>>,
+) -> Circuit {
+    let mut b = Builder::new();
+    let x = FloatWord::input(&mut b, "x", f).unwrap();
+    let y = FloatWord::input(&mut b, "y", f).unwrap();
+    let out = g(&mut b, &x, &y).unwrap();
+    b.output_word("out", &out).unwrap();
+    b.finish()
+}
+
+fn nary(
+    f: Format,
+    n: usize,
+    g: impl Fn(&mut Builder, &[FloatWord]) -> Vec<tcvar::circuit::Lit>,
+) -> Circuit {
+    let mut b = Builder::new();
+    let xs: Vec<FloatWord> = (0..n)
+        .map(|i| FloatWord::input(&mut b, &format!("x{i}"), f).unwrap())
+        .collect();
+    let out = g(&mut b, &xs);
+    b.output_word("out", &out).unwrap();
+    b.finish()
+}
+
+#[test]
+fn report_p4_p8_p11() {
+    for (p, q) in [(4, 4), (8, 5), (11, 6)] {
+        let f = Format::new(p, q).unwrap();
+        for n in [16usize, 256] {
+            let r = gadget_report(f, n).unwrap();
+            println!("{r}");
+            println!("{}", r.to_json());
+            // Independent depths (rebuilt once per format; they do not depend on n).
+            let d_add = binary(f, |b, x, y| Ok(add::add(b, x, y)?.bits)).depth();
+            let d_mul = binary(f, |b, x, y| Ok(mul::mul(b, x, y)?.bits)).depth();
+            let d_div = binary(f, |b, x, y| Ok(div::div(b, x, y)?.bits)).depth();
+            let d_lt = binary(f, |b, x, y| Ok(vec![cmp::lt(b, x, y)?])).depth();
+            let d_std = d_add.max(d_mul).max(d_div).max(d_lt);
+            assert_eq!(r.d_std, d_std, "{f} n={n}: d_std");
+            assert_eq!(r.row("float.mul").unwrap().depth, d_mul);
+            assert_eq!(r.row("float.div").unwrap().depth, d_div);
+            let d_exp = nary(f, 1, |b, x| table::exp(b, &x[0]).unwrap().bits).depth();
+            let d_sqrt = nary(f, 1, |b, x| table::sqrt(b, &x[0]).unwrap().bits).depth();
+            assert_eq!(r.d_exp, d_exp);
+            assert_eq!(r.d_sqrt, d_sqrt);
+            let np = n.min(product::max_product_operands(p));
+            let d_prod = nary(f, np, |b, x| product::product(b, x).unwrap().bits).depth();
+            assert_eq!(r.d_prod, d_prod);
+            assert_eq!(r.row("float.product").unwrap().n, np);
+            if n == 16 {
+                let d_sum = nary(f, n, |b, x| sum::sum(b, x).unwrap().bits).depth();
+                assert_eq!(r.d_sum, d_sum);
+            }
+            // Structural sanity of every row.
+            for row in &r.rows {
+                assert!(row.depth >= 1, "{}: depth {}", row.name, row.depth);
+                assert!(row.wires >= row.gates, "{}", row.name);
+                assert!(row.form_terms <= row.wires, "{}", row.name);
+                assert!(row.maj_size >= row.wires as u128, "{}", row.name);
+            }
+            let j = r.to_json();
+            for key in [
+                "\"d_std\":",
+                "\"d_sum\":",
+                "\"d_prod\":",
+                "\"d_exp\":",
+                "\"d_sqrt\":",
+                "\"max_weight\":",
+            ] {
+                assert!(j.contains(key), "json lacks {key}");
+            }
+        }
+    }
+}
+
+#[test]
+fn report_rejects_n_below_2() {
+    let f = Format::new(4, 4).unwrap();
+    assert!(gadget_report(f, 1).is_err());
+}
