@@ -17,3 +17,4 @@ pub mod mul_const;
 pub mod div;
 pub mod lookup;
 pub mod table;
+pub mod product;
