@@ -94,6 +94,8 @@ pub trait Arith {
     type V: Clone;
     /// A one-hot choice among n alternatives (an index for the references, literals in circuits).
     type Choice: Clone;
+    /// A truth value (a `bool` for the references, a literal in circuits).
+    type Bit: Clone;
 
     /// The float format.
     fn format(&self) -> Format;
@@ -127,6 +129,20 @@ pub trait Arith {
     /// A unary function.
     fn unary(&mut self, f: Unary, x: &Self::V) -> Result<Self::V>;
 
+    /// `[a < b]` in the total order of the values.
+    fn lt(&mut self, a: &Self::V, b: &Self::V) -> Result<Self::Bit>;
+    /// Logical NOT.
+    fn not(&mut self, x: &Self::Bit) -> Self::Bit;
+    /// Logical AND of all bits (true for none).
+    fn and(&mut self, xs: &[Self::Bit]) -> Result<Self::Bit>;
+    /// `[number of true bits <= k]`.
+    fn at_most(&mut self, xs: &[Self::Bit], k: usize) -> Result<Self::Bit>;
+    /// `if c { a } else { b }`.
+    fn select(&mut self, c: &Self::Bit, a: &Self::V, b: &Self::V) -> Result<Self::V>;
+    /// A choice from one-hot bits. The caller guarantees that exactly one bit is true; the
+    /// references return an error otherwise, a circuit then selects nothing (all-zero rows).
+    fn choice_from_bits(&mut self, onehot: &[Self::Bit]) -> Result<Self::Choice>;
+
     /// The smaller of two values (exact: `-max(-a, -b)`).
     fn min2(&mut self, a: &Self::V, b: &Self::V) -> Result<Self::V> {
         let na = self.neg(a)?;
@@ -144,6 +160,25 @@ fn check_lengths(op: &'static str, a: usize, b: usize) -> Result<()> {
         });
     }
     Ok(())
+}
+
+fn one_hot_index(onehot: &[bool]) -> Result<usize> {
+    let mut set = onehot
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b)
+        .map(|(i, _)| i);
+    match (set.next(), set.next()) {
+        (Some(i), None) => Ok(i),
+        _ => Err(ModelError::Shape {
+            op: "choice_from_bits",
+            detail: format!(
+                "{} of {} bits set, exactly one expected",
+                onehot.iter().filter(|&&b| b).count(),
+                onehot.len()
+            ),
+        }),
+    }
 }
 
 fn check_table(table: &[Vec<Float>]) -> Result<usize> {
@@ -176,6 +211,7 @@ impl RefArith {
 impl Arith for RefArith {
     type V = Float;
     type Choice = usize;
+    type Bit = bool;
 
     fn format(&self) -> Format {
         self.fmt
@@ -251,6 +287,25 @@ impl Arith for RefArith {
     fn unary(&mut self, f: Unary, x: &Float) -> Result<Float> {
         Ok(f.reference(*x))
     }
+
+    fn lt(&mut self, a: &Float, b: &Float) -> Result<bool> {
+        Ok(a.cmp_value(*b)? == std::cmp::Ordering::Less)
+    }
+    fn not(&mut self, x: &bool) -> bool {
+        !x
+    }
+    fn and(&mut self, xs: &[bool]) -> Result<bool> {
+        Ok(xs.iter().all(|&x| x))
+    }
+    fn at_most(&mut self, xs: &[bool], k: usize) -> Result<bool> {
+        Ok(xs.iter().filter(|&&x| x).count() <= k)
+    }
+    fn select(&mut self, c: &bool, a: &Float, b: &Float) -> Result<Float> {
+        Ok(if *c { *a } else { *b })
+    }
+    fn choice_from_bits(&mut self, onehot: &[bool]) -> Result<usize> {
+        one_hot_index(onehot)
+    }
 }
 
 /// The f32 model (to measure the error of F(p, q)): plain f32 arithmetic, sums in order.
@@ -269,6 +324,7 @@ impl F32Arith {
 impl Arith for F32Arith {
     type V = f32;
     type Choice = usize;
+    type Bit = bool;
 
     fn format(&self) -> Format {
         self.fmt
@@ -340,6 +396,25 @@ impl Arith for F32Arith {
     fn unary(&mut self, f: Unary, x: &f32) -> Result<f32> {
         Ok(f.f64(*x as f64) as f32)
     }
+
+    fn lt(&mut self, a: &f32, b: &f32) -> Result<bool> {
+        Ok(a < b)
+    }
+    fn not(&mut self, x: &bool) -> bool {
+        !x
+    }
+    fn and(&mut self, xs: &[bool]) -> Result<bool> {
+        Ok(xs.iter().all(|&x| x))
+    }
+    fn at_most(&mut self, xs: &[bool], k: usize) -> Result<bool> {
+        Ok(xs.iter().filter(|&&x| x).count() <= k)
+    }
+    fn select(&mut self, c: &bool, a: &f32, b: &f32) -> Result<f32> {
+        Ok(if *c { *a } else { *b })
+    }
+    fn choice_from_bits(&mut self, onehot: &[bool]) -> Result<usize> {
+        one_hot_index(onehot)
+    }
 }
 
 /// The compiler backend: every operation appends its gadget to a circuit [`Builder`].
@@ -369,6 +444,7 @@ impl<'a> CircuitArith<'a> {
 impl Arith for CircuitArith<'_> {
     type V = FloatWord;
     type Choice = Vec<Lit>;
+    type Bit = Lit;
 
     fn format(&self) -> Format {
         self.fmt
@@ -469,5 +545,27 @@ impl Arith for CircuitArith<'_> {
     }
     fn unary(&mut self, f: Unary, x: &FloatWord) -> Result<FloatWord> {
         Ok(fg::lookup::lookup(self.b, x, |v| f.reference(v))?)
+    }
+    fn lt(&mut self, a: &FloatWord, b: &FloatWord) -> Result<Lit> {
+        Ok(fg::cmp::lt(self.b, a, b)?)
+    }
+    fn not(&mut self, x: &Lit) -> Lit {
+        !*x
+    }
+    fn and(&mut self, xs: &[Lit]) -> Result<Lit> {
+        Ok(self.b.and(xs)?)
+    }
+    fn at_most(&mut self, xs: &[Lit], k: usize) -> Result<Lit> {
+        // [sum x <= k]  ==  [-sum x >= -k]
+        let terms: Vec<(Lit, i64)> = xs.iter().map(|&l| (l, -1)).collect();
+        Ok(self.b.threshold(&terms, -(k as i64))?)
+    }
+    fn select(&mut self, c: &Lit, a: &FloatWord, b: &FloatWord) -> Result<FloatWord> {
+        a.check_same("select", b)?;
+        let bits = crate::gadgets::int::mux_word(self.b, *c, &a.bits, &b.bits)?;
+        Ok(FloatWord::new(self.fmt, bits)?)
+    }
+    fn choice_from_bits(&mut self, onehot: &[Lit]) -> Result<Vec<Lit>> {
+        Ok(onehot.to_vec())
     }
 }
