@@ -184,11 +184,21 @@ fn random_circuits_exercise_every_gate_kind() {
         ..Default::default()
     })
     .unwrap();
-    let k = CpuEvaluator::new(&c.levelize()).unwrap().kind_counts();
-    assert!(k.per_instance_forms > 0, "{k:?}");
+    let lv = c.levelize();
+    let k = CpuEvaluator::new(&lv).unwrap().kind_counts();
     assert!(
         k.bitsliced_thresholds + k.per_instance_thresholds
             > k.bitsliced_forms + k.per_instance_forms
+    );
+    let opts = CpuOptions {
+        form_method: FormMethod::PerInstance,
+        ..Default::default()
+    };
+    let k2 = CpuEvaluator::with_options(&lv, opts).unwrap().kind_counts();
+    assert_eq!(k2.bitsliced_forms, 0);
+    assert_eq!(
+        k2.per_instance_forms,
+        k.per_instance_forms + k.bitsliced_forms
     );
 }
 

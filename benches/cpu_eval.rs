@@ -1,0 +1,183 @@
+//! CPU evaluator bench (issue 3): gate-evals/s (gates x instances per second) at batch 4096.
+//!
+//! Circuits (all from `circuit::random::layered`; the GPU bench uses the same specs):
+//! - `and_or2_wide`: 4 layers of 32768 2-input AND/OR gates, each layer reading the previous;
+//! - `majority16`: 2 layers of 8192 unit-weight majority gates of fan-in 16;
+//! - `weighted32_w2e20`: 2 layers of 4096 threshold gates of fan-in 32, weights up to 2^20;
+//! - `mixed_random_big`: a random levelized circuit of `TCVAR_BENCH_BIG_GATES` gates (default
+//!   10M) in 20 layers, mostly 2-input AND/OR plus small threshold gates, operands read from
+//!   random earlier rows (every gate live).
+//!
+//! Each shape is timed with all threads (`all`) and on one thread (`1thread`, the per-core
+//! figure); `majority16` and `weighted32_w2e20` are also timed with each form method forced,
+//! which is how `FormMethod::Auto`'s cost model was calibrated. Criterion reports elements/s =
+//! gate-evals/s; a summary line per shape prints bytes per gate and per wire of the
+//! `Levelized` IR (`Levelized::bytes / gates`, `/ terms`) and of the evaluator's program.
+//!
+//! Run: `cargo bench --bench cpu_eval` (`TCVAR_BENCH_ONLY=majority` keeps matching shapes) (add `-- --quick` for a fast pass). For AVX-512 code:
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench --bench cpu_eval`.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tcvar::circuit::random::{layered, LayerGate, LayeredSpec, SplitMix64};
+use tcvar::circuit::Levelized;
+use tcvar::eval::cpu::{CpuEvaluator, CpuOptions, FormMethod};
+use tcvar::eval::Batch;
+
+/// Batch size of every bench (instances).
+const BATCH: usize = 4096;
+
+fn big_gates() -> u32 {
+    std::env::var("TCVAR_BENCH_BIG_GATES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&s: &u32| s >= 1000)
+        .unwrap_or(10_000_000)
+}
+
+fn shapes() -> Vec<(&'static str, LayeredSpec)> {
+    let big_layers = 20;
+    vec![
+        (
+            "and_or2_wide",
+            LayeredSpec {
+                inputs: 1024,
+                width: 32768,
+                layers: 4,
+                gate: LayerGate::AndOr2,
+                reach: 1,
+                seed: 1,
+            },
+        ),
+        (
+            "majority16",
+            LayeredSpec {
+                inputs: 1024,
+                width: 8192,
+                layers: 2,
+                gate: LayerGate::Majority { fan_in: 16 },
+                reach: 1,
+                seed: 2,
+            },
+        ),
+        (
+            "weighted32_w2e20",
+            LayeredSpec {
+                inputs: 1024,
+                width: 4096,
+                layers: 2,
+                gate: LayerGate::Weighted {
+                    fan_in: 32,
+                    max_weight: 1 << 20,
+                },
+                reach: 1,
+                seed: 3,
+            },
+        ),
+        (
+            "mixed_random_big",
+            LayeredSpec {
+                inputs: 1024,
+                width: big_gates() / big_layers,
+                layers: big_layers,
+                gate: LayerGate::Mixed,
+                reach: u32::MAX,
+                seed: 4,
+            },
+        ),
+    ]
+}
+
+fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
+    let mut rng = SplitMix64::new(seed);
+    let wpr = n.div_ceil(64);
+    let words = (0..rows as usize * wpr).map(|_| rng.next_u64()).collect();
+    Batch::from_words(rows, n, words).expect("batch shape")
+}
+
+fn bench(c: &mut Criterion) {
+    // TCVAR_BENCH_ONLY=<substring> keeps only the matching shapes (skips building the others).
+    let only = std::env::var("TCVAR_BENCH_ONLY").unwrap_or_default();
+    for (name, spec) in shapes() {
+        if !name.contains(only.as_str()) {
+            continue;
+        }
+        let t = Instant::now();
+        let circuit = layered(&spec).expect("bench circuit");
+        let built = t.elapsed();
+        let lv: Levelized = circuit.levelize();
+        drop(circuit);
+        let gates = lv.num_gates();
+        let terms = lv.num_terms();
+        let inputs = random_batch(lv.num_inputs, BATCH, 7);
+        let mut out = Batch::zeros(lv.num_outputs(), BATCH);
+        let big = name == "mixed_random_big";
+
+        let d = CpuOptions::default();
+        let mut variants: Vec<(&str, CpuOptions)> = vec![
+            ("all", d),
+            (
+                "1thread",
+                CpuOptions {
+                    parallel: false,
+                    ..d
+                },
+            ),
+        ];
+        if name == "majority16" || name == "weighted32_w2e20" {
+            for (v, m) in [
+                ("bitsliced", FormMethod::BitSliced),
+                ("per_instance", FormMethod::PerInstance),
+            ] {
+                variants.push((
+                    v,
+                    CpuOptions {
+                        form_method: m,
+                        ..d
+                    },
+                ));
+            }
+        }
+
+        let mut g = c.benchmark_group(format!("cpu_eval/{name}"));
+        g.throughput(Throughput::Elements(gates * BATCH as u64));
+        if big {
+            g.sample_size(10);
+            g.warm_up_time(Duration::from_secs(1));
+            g.measurement_time(Duration::from_secs(20));
+        }
+        for (v, opts) in variants {
+            let mut ev = CpuEvaluator::with_options(&lv, opts).expect("compile");
+            ev.evaluate_into(&inputs, &mut out).expect("evaluate");
+            let t = Instant::now();
+            ev.evaluate_into(&inputs, &mut out).expect("evaluate");
+            let secs = t.elapsed().as_secs_f64();
+            if v == "all" {
+                eprintln!(
+                    "{name}: {gates} gates, {terms} terms (wires), depth {}, built in {:.1} s; \
+                     Levelized {:.2} bytes/gate, {:.2} bytes/wire; evaluator program+values {:.1} \
+                     bytes/gate; kinds {:?}",
+                    lv.depth(),
+                    built.as_secs_f64(),
+                    lv.bytes() as f64 / gates as f64,
+                    lv.bytes() as f64 / terms as f64,
+                    ev.bytes() as f64 / gates as f64,
+                    ev.kind_counts()
+                );
+            }
+            eprintln!(
+                "{name}/{v}: one batch in {:.3} ms = {:.3e} gate-evals/s",
+                secs * 1e3,
+                (gates * BATCH as u64) as f64 / secs
+            );
+            g.bench_function(v, |b| {
+                b.iter(|| ev.evaluate_into(&inputs, &mut out).expect("evaluate"))
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
