@@ -42,21 +42,21 @@ fn nary(
 fn report_p4_p8_p11() {
     for (p, q) in [(4, 4), (8, 5), (11, 6)] {
         let f = Format::new(p, q).unwrap();
+        // Independent depths (rebuilt once per format; they do not depend on n).
+        let d_add = binary(f, |b, x, y| Ok(add::add(b, x, y)?.bits)).depth();
+        let d_mul = binary(f, |b, x, y| Ok(mul::mul(b, x, y)?.bits)).depth();
+        let d_div = binary(f, |b, x, y| Ok(div::div(b, x, y)?.bits)).depth();
+        let d_lt = binary(f, |b, x, y| Ok(vec![cmp::lt(b, x, y)?])).depth();
+        let d_std = d_add.max(d_mul).max(d_div).max(d_lt);
+        let d_exp = nary(f, 1, |b, x| table::exp(b, &x[0]).unwrap().bits).depth();
+        let d_sqrt = nary(f, 1, |b, x| table::sqrt(b, &x[0]).unwrap().bits).depth();
         for n in [16usize, 256] {
             let r = gadget_report(f, n).unwrap();
             println!("{r}");
             println!("{}", r.to_json());
-            // Independent depths (rebuilt once per format; they do not depend on n).
-            let d_add = binary(f, |b, x, y| Ok(add::add(b, x, y)?.bits)).depth();
-            let d_mul = binary(f, |b, x, y| Ok(mul::mul(b, x, y)?.bits)).depth();
-            let d_div = binary(f, |b, x, y| Ok(div::div(b, x, y)?.bits)).depth();
-            let d_lt = binary(f, |b, x, y| Ok(vec![cmp::lt(b, x, y)?])).depth();
-            let d_std = d_add.max(d_mul).max(d_div).max(d_lt);
             assert_eq!(r.d_std, d_std, "{f} n={n}: d_std");
             assert_eq!(r.row("float.mul").unwrap().depth, d_mul);
             assert_eq!(r.row("float.div").unwrap().depth, d_div);
-            let d_exp = nary(f, 1, |b, x| table::exp(b, &x[0]).unwrap().bits).depth();
-            let d_sqrt = nary(f, 1, |b, x| table::sqrt(b, &x[0]).unwrap().bits).depth();
             assert_eq!(r.d_exp, d_exp);
             assert_eq!(r.d_sqrt, d_sqrt);
             let np = n.min(product::max_product_operands(p));

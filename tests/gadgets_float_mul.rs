@@ -13,6 +13,7 @@ use tcvar::gadgets::error::GadgetError;
 use tcvar::gadgets::float::div::div;
 use tcvar::gadgets::float::mul::mul;
 use tcvar::gadgets::float::mul_const::mul_const;
+use tcvar::gadgets::float::product::{max_product_operands, product};
 use tcvar::gadgets::float::table::{exp, rsqrt, sqrt};
 use tcvar::gadgets::float::FloatWord;
 
@@ -240,4 +241,142 @@ fn tables_exhaustive() {
         let c = build(f, 1, |b, x| rsqrt(b, &x[0]));
         check("rsqrt", &c, f, &xs, |v| v[0].rsqrt());
     }
+}
+
+/// A value near 1 (exponent within +-2 binades of 1), so that products of several stay in range
+/// and exercise rounding rather than saturation; zero with probability 1/32.
+fn centered_value(rng: &mut ChaCha8Rng, f: Format) -> u64 {
+    if rng.random_range(0..32) == 0 {
+        return 0;
+    }
+    let p = f.p();
+    let e = 1 - p as i32 + rng.random_range(-2..=2);
+    let sig = (1u64 << (p - 1)) | rng.random_range(0..1u64 << (p - 1));
+    f.from_parts(rng.random_bool(0.5), e, sig)
+        .unwrap()
+        .to_bits()
+}
+
+#[test]
+fn product_n2_exhaustive_f44() {
+    let f = fmt(4, 4);
+    let c = build(f, 2, |b, x| product(b, x));
+    check("product", &c, f, &all_pairs(f), |v| f.product(v).unwrap());
+}
+
+/// Random operand lists for every supported n: half near 1 (rounding, ties, carries), half
+/// arbitrary encodings (saturation, flush, zero).
+#[test]
+fn product_random_all_n() {
+    for (f, seed) in [(fmt(4, 4), 40u64), (fmt(8, 5), 41), (fmt(11, 6), 42)] {
+        let limit = max_product_operands(f.p());
+        for n in 2..=limit {
+            let c = build(f, n, |b, x| product(b, x));
+            let terms = (f.p() as u64).pow(n as u32);
+            let count = ((1u64 << 24) / terms).clamp(256, 20_000) as usize;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed * 100 + n as u64);
+            let cases: Vec<Vec<u64>> = (0..count)
+                .map(|i| {
+                    (0..n)
+                        .map(|_| {
+                            if i % 2 == 0 {
+                                centered_value(&mut rng, f)
+                            } else {
+                                random_value(&mut rng, f)
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            check(&format!("product n={n}"), &c, f, &cases, |v| {
+                f.product(v).unwrap()
+            });
+        }
+    }
+}
+
+/// The iterated product's depth is the same (4) for every supported n, and n beyond the
+/// limit or n = 0 is an error, not a panic. (Its size grows as p^n: the construction is
+/// bounded in n, see `product`'s docs, so there is no polynomial size fit to make.)
+#[test]
+fn product_depth_constant_and_limits() {
+    for f in [fmt(4, 4), fmt(8, 5), fmt(11, 6)] {
+        let limit = max_product_operands(f.p());
+        assert!(limit >= 4, "{f}: limit {limit}");
+        for n in 2..=limit {
+            let c = build(f, n, |b, x| product(b, x));
+            assert_eq!(c.depth(), 4, "{f} n={n}");
+        }
+        let mut b = Builder::new();
+        let xs: Vec<FloatWord> = (0..=limit)
+            .map(|i| FloatWord::input(&mut b, &format!("x{i}"), f).unwrap())
+            .collect();
+        assert!(matches!(
+            product(&mut b, &xs),
+            Err(GadgetError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            product(&mut b, &[]),
+            Err(GadgetError::TooFewOperands { .. })
+        ));
+    }
+}
+
+#[test]
+fn depths() {
+    for f in [fmt(4, 4), fmt(8, 5), fmt(11, 6)] {
+        let d = |c: Circuit| c.depth();
+        let dm = d(build(f, 2, |b, x| mul(b, &x[0], &x[1])));
+        let one = f.one().unwrap();
+        let dc = d(build(f, 1, |b, x| mul_const(b, &x[0], one)));
+        let dd = d(build(f, 2, |b, x| div(b, &x[0], &x[1])));
+        let de = d(build(f, 1, |b, x| exp(b, &x[0])));
+        let ds = d(build(f, 1, |b, x| sqrt(b, &x[0])));
+        let dr = d(build(f, 1, |b, x| rsqrt(b, &x[0])));
+        println!("{f}: mul {dm} mul_const {dc} div {dd} exp {de} sqrt {ds} rsqrt {dr}");
+        assert!(dm <= 4 && dc <= 3 && dd <= 3 && de <= 2 && ds <= 2 && dr <= 2);
+    }
+}
+
+#[test]
+fn errors_not_panics() {
+    let (f, g) = (fmt(8, 5), fmt(8, 6));
+    let mut b = Builder::new();
+    let x = FloatWord::input(&mut b, "x", f).unwrap();
+    let y = FloatWord::input(&mut b, "y", g).unwrap();
+    assert!(matches!(
+        mul(&mut b, &x, &y),
+        Err(GadgetError::FormatMismatch { .. })
+    ));
+    assert!(matches!(
+        div(&mut b, &x, &y),
+        Err(GadgetError::FormatMismatch { .. })
+    ));
+    assert!(matches!(
+        mul_const(&mut b, &x, g.zero()),
+        Err(GadgetError::FormatMismatch { .. })
+    ));
+    assert!(matches!(
+        product(&mut b, &[x.clone(), y.clone()]),
+        Err(GadgetError::FormatMismatch { .. })
+    ));
+    // Construction limits name themselves.
+    let big = fmt(13, 5);
+    let z = FloatWord::input(&mut b, "z", big).unwrap();
+    match div(&mut b, &z, &z) {
+        Err(GadgetError::Unsupported { limit, .. }) => assert!(limit.contains("p = 13")),
+        other => panic!("div at p = 13: {other:?}"),
+    }
+    let wide = fmt(16, 8);
+    let w = FloatWord::input(&mut b, "w", wide).unwrap();
+    assert!(matches!(
+        exp(&mut b, &w),
+        Err(GadgetError::Unsupported { .. })
+    ));
+    let huge = fmt(32, 8);
+    let h = FloatWord::input(&mut b, "h", huge).unwrap();
+    assert!(matches!(
+        mul(&mut b, &h, &h),
+        Err(GadgetError::Unsupported { .. })
+    ));
 }
