@@ -11,7 +11,7 @@ use tcvar::circuit::random::{
     layered, random_circuit, LayerGate, LayeredSpec, RandomCircuitSpec, SplitMix64,
 };
 use tcvar::circuit::{Builder, Circuit, Lit};
-use tcvar::eval::gpu::{context_for_tests, GpuContext, GpuEvaluator, GpuOptions};
+use tcvar::eval::gpu::{context_for_tests, FormKernel, GpuContext, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, EvalError, Evaluator};
 
 fn context(test: &str) -> Option<Arc<GpuContext>> {
@@ -245,26 +245,86 @@ fn weighted_sums_beyond_2_pow_31_are_exact() {
     let Some(ctx) = context("weighted_sums_beyond_2_pow_31_are_exact") else {
         return;
     };
-    for seed in [1u64, 2] {
-        let c = wide_circuit(seed);
-        let ev = check_batches(&ctx, &c, &GpuOptions::default(), &[33, 1000], "wide");
-        let p = ev.plan_summary();
-        assert!(p.wide_forms > 0, "wide kernel used: {p:?}");
+    for form_kernel in [FormKernel::Auto, FormKernel::PerLane, FormKernel::Sliced] {
+        let opts = GpuOptions {
+            form_kernel,
+            ..Default::default()
+        };
+        for seed in [1u64, 2] {
+            let c = wide_circuit(seed);
+            let what = format!("wide {form_kernel:?}");
+            let ev = check_batches(&ctx, &c, &opts, &[33, 1000], &what);
+            let p = ev.plan_summary();
+            match form_kernel {
+                FormKernel::PerLane => assert!(p.wide_forms > 0 && p.sliced_forms == 0, "{p:?}"),
+                FormKernel::Sliced => assert!(p.sliced_forms > 0 && p.wide_forms == 0, "{p:?}"),
+                FormKernel::Auto => {}
+            }
+        }
+        // The bench shape: weighted fan-in 32 with weights up to 2^40.
+        let c = layered(&LayeredSpec {
+            inputs: 32,
+            width: 64,
+            layers: 3,
+            gate: LayerGate::Weighted {
+                fan_in: 32,
+                max_weight: 1 << 40,
+            },
+            reach: 1,
+            seed: 9,
+        })
+        .expect("layered");
+        check_batches(
+            &ctx,
+            &c,
+            &opts,
+            &[31, 64],
+            &format!("layered 2^40 {form_kernel:?}"),
+        );
     }
-    // The bench shape: weighted fan-in 32 with weights up to 2^40.
+}
+
+#[test]
+fn every_form_kernel_matches_reference() {
+    let Some(ctx) = context("every_form_kernel_matches_reference") else {
+        return;
+    };
+    for form_kernel in [FormKernel::PerLane, FormKernel::Sliced] {
+        let opts = GpuOptions {
+            form_kernel,
+            ..Default::default()
+        };
+        for (seed, max_weight) in [(41u64, 9i64), (42, 1 << 20), (43, 1)] {
+            let c = random_circuit(&RandomCircuitSpec {
+                inputs: 40,
+                gates: 500,
+                max_weight,
+                max_fan_in: 12,
+                seed,
+                ..Default::default()
+            })
+            .expect("random circuit");
+            let what = format!("{form_kernel:?} seed {seed}");
+            let ev = check_batches(&ctx, &c, &opts, &[1, 33, 1000], &what);
+            let p = ev.plan_summary();
+            match form_kernel {
+                FormKernel::PerLane => assert_eq!(p.sliced_forms, 0),
+                _ => assert_eq!(p.narrow_forms + p.wide_forms, 0),
+            }
+        }
+    }
+    // Unit-weight majority (the counting case) on the sliced kernel.
     let c = layered(&LayeredSpec {
-        inputs: 32,
-        width: 64,
+        inputs: 64,
+        width: 128,
         layers: 3,
-        gate: LayerGate::Weighted {
-            fan_in: 32,
-            max_weight: 1 << 40,
-        },
+        gate: LayerGate::Majority { fan_in: 16 },
         reach: 1,
-        seed: 9,
+        seed: 8,
     })
     .expect("layered");
-    check_batches(&ctx, &c, &GpuOptions::default(), &[31, 64], "layered 2^40");
+    let ev = check_batches(&ctx, &c, &GpuOptions::default(), &[1000], "majority16 auto");
+    assert!(ev.plan_summary().sliced_forms > 0);
 }
 
 #[test]

@@ -74,6 +74,8 @@ pub struct GpuOptions {
     /// adapter's real `max_storage_buffer_binding_size` and `max_buffer_size`. Tests set it
     /// small to force the evaluator to split its buffers; `None` uses the real limits.
     pub max_binding_bytes: Option<u64>,
+    /// Which kernel evaluates threshold banks (default: chosen per form).
+    pub form_kernel: crate::eval::gpu::plan::FormKernel,
 }
 
 impl Default for GpuOptions {
@@ -83,6 +85,7 @@ impl Default for GpuOptions {
             adapter_name: None,
             high_performance: true,
             max_binding_bytes: None,
+            form_kernel: Default::default(),
         }
     }
 }

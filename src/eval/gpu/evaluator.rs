@@ -47,6 +47,8 @@ pub struct PlanSummary {
     pub narrow_forms: u32,
     /// Forms on the exact two-word kernel.
     pub wide_forms: u32,
+    /// Forms on the bit-sliced counter kernel.
+    pub sliced_forms: u32,
     /// The per-binding byte limit used.
     pub binding_limit: u64,
 }
@@ -79,6 +81,7 @@ struct Pipelines {
     logic: wgpu::ComputePipeline,
     narrow: wgpu::ComputePipeline,
     wide: wgpu::ComputePipeline,
+    sliced: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
     layout0: wgpu::BindGroupLayout,
     layout_logic: wgpu::BindGroupLayout,
@@ -216,7 +219,7 @@ impl GpuEvaluator {
                 limit,
             });
         }
-        let plan = Plan::new(lv, limit)?;
+        let plan = Plan::new(lv, limit, opts.form_kernel)?;
         if 4 * plan.outputs.len() as u64 > limit {
             return Err(EvalError::LimitExceeded {
                 what: "output list".into(),
@@ -313,6 +316,7 @@ impl GpuEvaluator {
             dispatches: self.plan.dispatches.len() as u32,
             narrow_forms: self.plan.narrow_forms,
             wide_forms: self.plan.wide_forms,
+            sliced_forms: self.plan.sliced_forms,
             binding_limit: self.limit,
         }
     }
@@ -577,6 +581,9 @@ impl GpuEvaluator {
                             (&self.pipes.narrow, &self.segs[r.segment as usize].narrow)
                         }
                         Some(Kind::Wide) => (&self.pipes.wide, &self.segs[r.segment as usize].wide),
+                        Some(Kind::Sliced) => {
+                            (&self.pipes.sliced, &self.segs[r.segment as usize].wide)
+                        }
                         None => (&self.pipes.gather, &res.bg_gather),
                     };
                     pass.set_pipeline(pipe);
@@ -757,6 +764,10 @@ fn build_pipelines(ctx: &GpuContext) -> Result<Pipelines, EvalError> {
         "threshold_wide.wgsl",
         &src(include_str!("../../../shaders/threshold_wide.wgsl")),
     )?;
+    let m_sliced = ctx.shader(
+        "threshold_sliced.wgsl",
+        &src(include_str!("../../../shaders/threshold_sliced.wgsl")),
+    )?;
     let m_gather = ctx.shader(
         "gather.wgsl",
         &src(include_str!("../../../shaders/gather.wgsl")),
@@ -815,6 +826,7 @@ fn build_pipelines(ctx: &GpuContext) -> Result<Pipelines, EvalError> {
             logic: pipe("logic", &m_logic, &layout_logic),
             narrow: pipe("narrow", &m_narrow, &layout_form),
             wide: pipe("wide", &m_wide, &layout_form),
+            sliced: pipe("sliced", &m_sliced, &layout_form),
             gather: pipe("gather", &m_gather, &layout_gather),
             layout0,
             layout_logic,

@@ -22,7 +22,29 @@ pub enum Kind {
     Narrow,
     /// Bank of thresholds on a wider form: exact 64-bit sums as two `u32` words with carry.
     Wide,
+    /// Bank of thresholds by bit-sliced counters (32 lanes per operation); any form.
+    /// Stored in the `w_*` arrays with the meaning given there.
+    Sliced,
 }
+
+/// Which kernel evaluates threshold banks (AND/OR gates always use the logic kernel).
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+pub enum FormKernel {
+    /// Bit-sliced counters when the weights have few set bits (on average at most
+    /// [`SLICED_MAX_AVG_BITS`] per term: unit weights, small weights, powers of two), else
+    /// per-lane sums (32-bit when `sum |w| <= 2^31 - 2`, else two-word).
+    #[default]
+    Auto,
+    /// Bit-sliced counters for every form.
+    Sliced,
+    /// Per-lane sums for every form (32-bit or two-word by the bound).
+    PerLane,
+}
+
+/// [`FormKernel::Auto`] uses bit-sliced counters when the weights' set bits average at most
+/// this many per term: the counter does one ripple increment per set bit for all 32 lanes,
+/// the per-lane kernel 32 additions per term.
+pub const SLICED_MAX_AVG_BITS: u64 = 8;
 
 /// One dispatch of the plan: `count` consecutive items (gates or forms, numbered locally in
 /// segment `segment`'s arrays of kind `kind`) starting at `first`, all from one level.
@@ -59,9 +81,12 @@ pub struct Segment {
     pub n_thrs: Vec<[u32; 2]>,
     /// Wide form `f`: as `n_forms`.
     pub w_forms: Vec<[u32; 4]>,
-    /// Wide terms: `(slot, weight low word, weight high word, 0)`.
+    /// Wide terms: `(slot, weight low word, weight high word, 0)`; for [`Kind::Sliced`]
+    /// forms `(slot literal with the weight's sign as complement, |w| low, |w| high, 0)`.
     pub w_terms: Vec<[u32; 4]>,
-    /// Wide thresholds: `(threshold low word, high word, output slot, 0)`.
+    /// Wide thresholds: `(threshold low word, high word, output slot, 0)`; for
+    /// [`Kind::Sliced`] forms the threshold is `t + sum_{w<0} |w|` clamped to
+    /// `[0, sum |w| + 1]`.
     pub w_thrs: Vec<[u32; 4]>,
 }
 
@@ -111,6 +136,8 @@ pub struct Plan {
     pub wide_forms: u32,
     /// Forms evaluated with the narrow kernel.
     pub narrow_forms: u32,
+    /// Forms evaluated with the bit-sliced kernel.
+    pub sliced_forms: u32,
 }
 
 /// Clamp a threshold for the narrow kernel. With `|S| <= NARROW_MAX < i32::MAX`, a threshold
@@ -255,7 +282,7 @@ fn item_sizes(kind: Kind) -> (u64, u64) {
     match kind {
         Kind::And | Kind::Or => (4, 0),
         Kind::Narrow => (8, 8),
-        Kind::Wide => (16, 16),
+        Kind::Wide | Kind::Sliced => (16, 16),
     }
 }
 
@@ -277,7 +304,7 @@ fn fits(seg: &Segment, kind: Kind, terms: u64, thrs: u64, limit: u64) -> bool {
             16,
             item_sizes(kind),
         ),
-        Kind::Wide => (
+        Kind::Wide | Kind::Sliced => (
             seg.w_forms.len() as u64,
             16 * seg.w_terms.len() as u64,
             16 * seg.w_thrs.len() as u64,
@@ -297,7 +324,11 @@ impl Plan {
     /// Errors: a malformed `lv`; a form whose sum of |weights| exceeds `i64::MAX` (the builder
     /// never makes one: it bounds the sum by 2^62); more than 2^31 slots; a single gate or
     /// form whose arrays alone exceed the limit (it cannot be split).
-    pub fn new(lv: &Levelized, binding_limit: u64) -> Result<Plan, EvalError> {
+    pub fn new(
+        lv: &Levelized,
+        binding_limit: u64,
+        form_kernel: FormKernel,
+    ) -> Result<Plan, EvalError> {
         validate(lv)?;
         let (slot, num_slots) = allocate_slots(lv);
         if num_slots > 1 << 31 {
@@ -316,6 +347,7 @@ impl Plan {
             outputs: lv.outputs.iter().map(|&l| slit(l)).collect(),
             wide_forms: 0,
             narrow_forms: 0,
+            sliced_forms: 0,
         };
         for (li, l) in lv.levels.iter().enumerate() {
             // AND and OR gates.
@@ -339,15 +371,13 @@ impl Plan {
                     .map_err(|e| name_item(e, &format!("level {} gate {g}", li + 1)))?;
                 }
             }
-            // Forms: narrow ones first, then wide ones.
-            for wide_pass in [false, true] {
+            // Forms: bit-sliced ones first, then narrow, then wide ones.
+            for pass in [Kind::Sliced, Kind::Narrow, Kind::Wide] {
                 for f in l.form_start..l.form_end {
                     let terms = lv.form_offsets[f as usize] as usize
                         ..lv.form_offsets[f as usize + 1] as usize;
-                    let sum_abs: i128 = lv.form_weights[terms.clone()]
-                        .iter()
-                        .map(|&w| (w as i128).abs())
-                        .sum();
+                    let ws = &lv.form_weights[terms.clone()];
+                    let sum_abs: i128 = ws.iter().map(|&w| (w as i128).abs()).sum();
                     if sum_abs > i64::MAX as i128 {
                         return Err(EvalError::Unsupported(format!(
                             "form {f} (level {}): sum of |weights| {sum_abs} exceeds 2^63 - 1; \
@@ -355,31 +385,49 @@ impl Plan {
                             li + 1
                         )));
                     }
-                    let wide = sum_abs > NARROW_MAX;
-                    if wide != wide_pass {
+                    let bits: u64 = ws
+                        .iter()
+                        .map(|w| w.unsigned_abs().count_ones() as u64)
+                        .sum();
+                    let kind = match form_kernel {
+                        FormKernel::Sliced => Kind::Sliced,
+                        FormKernel::Auto if bits <= SLICED_MAX_AVG_BITS * ws.len() as u64 => {
+                            Kind::Sliced
+                        }
+                        _ if sum_abs > NARROW_MAX => Kind::Wide,
+                        _ => Kind::Narrow,
+                    };
+                    if kind != pass {
                         continue;
                     }
+                    let neg_sum: i128 = ws.iter().filter(|&&w| w < 0).map(|&w| -(w as i128)).sum();
                     let thrs = lv.bank_offsets[f as usize] as usize
                         ..lv.bank_offsets[f as usize + 1] as usize;
                     let row0 =
                         l.threshold_row_start() + lv.bank_offsets[f as usize] - l.threshold_start;
-                    let kind = if wide { Kind::Wide } else { Kind::Narrow };
                     let size = (terms.len() as u64, thrs.len() as u64);
-                    plan.push_item(li as u32, kind, binding_limit, size, |seg| {
-                        if wide {
+                    plan.push_item(li as u32, kind, binding_limit, size, |seg| match kind {
+                        Kind::Wide | Kind::Sliced => {
+                            let sliced = kind == Kind::Sliced;
                             let fi = seg.w_forms.len() as u32;
                             let (t0, h0) = (seg.w_terms.len() as u32, seg.w_thrs.len() as u32);
                             for j in terms.clone() {
-                                let w = lv.form_weights[j] as u64;
-                                seg.w_terms.push([
-                                    slot[lv.form_rows[j] as usize],
-                                    w as u32,
-                                    (w >> 32) as u32,
-                                    0,
-                                ]);
+                                let w = lv.form_weights[j];
+                                let s = slot[lv.form_rows[j] as usize];
+                                let (first, w) = if sliced {
+                                    (s << 1 | (w < 0) as u32, w.unsigned_abs())
+                                } else {
+                                    (s, w as u64)
+                                };
+                                seg.w_terms.push([first, w as u32, (w >> 32) as u32, 0]);
                             }
                             for (k, j) in thrs.clone().enumerate() {
-                                let t = lv.thresholds[j] as u64;
+                                let t = if sliced {
+                                    (lv.thresholds[j] as i128 + neg_sum).clamp(0, sum_abs + 1)
+                                        as u64
+                                } else {
+                                    lv.thresholds[j] as u64
+                                };
                                 let out = slot[row0 as usize + k];
                                 seg.w_thrs.push([t as u32, (t >> 32) as u32, out, 0]);
                             }
@@ -390,7 +438,8 @@ impl Plan {
                                 seg.w_thrs.len() as u32,
                             ]);
                             fi
-                        } else {
+                        }
+                        _ => {
                             let fi = seg.n_forms.len() as u32;
                             let (t0, h0) = (seg.n_terms.len() as u32, seg.n_thrs.len() as u32);
                             for j in terms.clone() {
@@ -411,10 +460,10 @@ impl Plan {
                         }
                     })
                     .map_err(|e| name_item(e, &format!("level {} form {f}", li + 1)))?;
-                    if wide {
-                        plan.wide_forms += 1;
-                    } else {
-                        plan.narrow_forms += 1;
+                    match kind {
+                        Kind::Wide => plan.wide_forms += 1,
+                        Kind::Sliced => plan.sliced_forms += 1,
+                        _ => plan.narrow_forms += 1,
                     }
                 }
             }
