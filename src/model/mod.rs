@@ -11,3 +11,4 @@ pub use error::ModelError;
 pub mod tensor;
 pub mod blocks;
 pub mod var;
+pub mod var;

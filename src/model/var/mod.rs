@@ -1,0 +1,9 @@
+//! The VAR generation pass (DESIGN §6, issue 7): configuration, weights, the autoregressive
+//! transformer over scales, feature-map reconstruction, the VQ-VAE decoder, and the whole pass
+//! compiled into one threshold circuit (the paper's Theorem 5.11).
+//!
+//! Every phase is written once, generic over [`super::Arith`]: under [`super::RefArith`] it is
+//! the F(p, q) oracle, under [`super::CircuitArith`] the compiler, under [`super::F32Arith`]
+//! the f32 model used to measure the format's error. See `docs/var.md`.
+
+pub mod config;
