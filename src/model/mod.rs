@@ -11,4 +11,3 @@ pub use error::ModelError;
 pub mod tensor;
 pub mod blocks;
 pub mod var;
-pub mod var;
