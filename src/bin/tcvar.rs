@@ -6,6 +6,8 @@
 
 #[path = "tcvar/common.rs"]
 mod common;
+#[path = "tcvar/gadgets.rs"]
+mod gadgets;
 #[path = "tcvar/run.rs"]
 mod run;
 
@@ -28,6 +30,8 @@ enum Cmd {
     Run(run::RunArgs),
     /// List the supported float formats F(p, q) and probe for a GPU adapter.
     Formats(common::FormatsArgs),
+    /// The gadget depth and size table (d_std, d_sum, d_prod, d_exp, d_sqrt).
+    Gadgets(gadgets::GadgetsArgs),
 }
 
 fn main() {
@@ -53,6 +57,7 @@ fn main() {
         None => run::run(&run::RunArgs::default_args()),
         Some(Cmd::Run(a)) => run::run(&a),
         Some(Cmd::Formats(a)) => common::formats(&a),
+        Some(Cmd::Gadgets(a)) => gadgets::gadgets(&a),
     };
     match result {
         Ok(Outcome::Ok) => {}
