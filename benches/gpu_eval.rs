@@ -12,9 +12,14 @@
 //! second by evaluation (each gate reads one u32 word per term and writes one per 32
 //! instances: `4 * words * (terms + gates)` per batch).
 //!
-//! Environment: `TCVAR_BENCH_SCALE` (default 1) multiplies every layer width, to fill a large
-//! GPU; `TCVAR_GPU_ADAPTER` / `TCVAR_GPU_BACKEND` pick the adapter. Without an adapter the
-//! bench prints that it skipped and returns.
+//! Circuits: `and_or2_wide`, `majority16`, `weighted32_w2e20`, `mixed_random_big` with the
+//! same `LayeredSpec`s as `benches/cpu_eval.rs` (`TCVAR_BENCH_BIG_GATES`, default 10M, sizes
+//! the big one; `TCVAR_BENCH_ONLY=<substring>` keeps matching shapes). When a batch does not
+//! fit the adapter's bindings in one column chunk, only the end-to-end `evaluate` (chunked)
+//! is timed.
+//!
+//! Environment: `TCVAR_GPU_ADAPTER` / `TCVAR_GPU_BACKEND` pick the adapter. Without an
+//! adapter the bench prints that it skipped and returns.
 
 use std::time::Instant;
 
@@ -22,28 +27,28 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tcvar::circuit::random::{layered, LayerGate, LayeredSpec, SplitMix64};
 use tcvar::circuit::Levelized;
 use tcvar::eval::gpu::{GpuContext, GpuEvaluator, GpuOptions};
-use tcvar::eval::Batch;
+use tcvar::eval::{Batch, Evaluator};
 
 /// Batch size of every bench (instances).
 const BATCH: usize = 4096;
 
-fn scale() -> u32 {
-    std::env::var("TCVAR_BENCH_SCALE")
+fn big_gates() -> u32 {
+    std::env::var("TCVAR_BENCH_BIG_GATES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .filter(|&s: &u32| s >= 1)
-        .unwrap_or(1)
+        .filter(|&s: &u32| s >= 1000)
+        .unwrap_or(10_000_000)
 }
 
-/// The bench circuits: (name, spec).
+/// The bench circuits: (name, spec), exactly those of `benches/cpu_eval.rs`.
 fn shapes() -> Vec<(&'static str, LayeredSpec)> {
-    let s = scale();
+    let big_layers = 20;
     vec![
         (
             "and_or2_wide",
             LayeredSpec {
                 inputs: 1024,
-                width: 32768 * s,
+                width: 32768,
                 layers: 4,
                 gate: LayerGate::AndOr2,
                 reach: 1,
@@ -54,7 +59,7 @@ fn shapes() -> Vec<(&'static str, LayeredSpec)> {
             "majority16",
             LayeredSpec {
                 inputs: 1024,
-                width: 8192 * s,
+                width: 8192,
                 layers: 2,
                 gate: LayerGate::Majority { fan_in: 16 },
                 reach: 1,
@@ -65,7 +70,7 @@ fn shapes() -> Vec<(&'static str, LayeredSpec)> {
             "weighted32_w2e20",
             LayeredSpec {
                 inputs: 1024,
-                width: 4096 * s,
+                width: 4096,
                 layers: 2,
                 gate: LayerGate::Weighted {
                     fan_in: 32,
@@ -76,11 +81,11 @@ fn shapes() -> Vec<(&'static str, LayeredSpec)> {
             },
         ),
         (
-            "mixed_random",
+            "mixed_random_big",
             LayeredSpec {
                 inputs: 1024,
-                width: 16384 * s,
-                layers: 8,
+                width: big_gates() / big_layers,
+                layers: big_layers,
                 gate: LayerGate::Mixed,
                 reach: u32::MAX,
                 seed: 4,
@@ -105,7 +110,11 @@ fn bench(c: &mut Criterion) {
         }
     };
     eprintln!("gpu_eval bench on {}", ctx.adapter());
+    let only = std::env::var("TCVAR_BENCH_ONLY").unwrap_or_default();
     for (name, spec) in shapes() {
+        if !name.contains(only.as_str()) {
+            continue;
+        }
         let lv: Levelized = layered(&spec).expect("bench circuit").levelize();
         let gates = lv.num_gates();
         let mut ev = match GpuEvaluator::with_context(ctx.clone(), &lv, &GpuOptions::default()) {
@@ -116,6 +125,34 @@ fn bench(c: &mut Criterion) {
             }
         };
         let inputs = random_batch(lv.num_inputs, BATCH, 7);
+        let layout = match ev.value_layout(BATCH) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("*** {name}: {e}");
+                continue;
+            }
+        };
+        if layout.chunks > 1 {
+            let t = Instant::now();
+            ev.evaluate(&inputs).expect("evaluate");
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!(
+                "{name}: {gates} gates, depth {}, {layout:?}: chunked, end to end {:.3} s/batch, \
+                 {:.3e} gate-evals/s, {:.1} GPU bytes/gate",
+                lv.depth(),
+                secs,
+                (gates * BATCH as u64) as f64 / secs,
+                ev.bytes_per_gate()
+            );
+            let mut g = c.benchmark_group(format!("gpu_eval/{name}"));
+            g.sample_size(10);
+            g.throughput(Throughput::Elements(gates * BATCH as u64));
+            g.bench_function("evaluate_chunked", |b| {
+                b.iter(|| ev.evaluate(&inputs).expect("evaluate"))
+            });
+            g.finish();
+            continue;
+        }
         ev.upload(&inputs).expect("upload");
         ev.run().expect("run");
         let words = 2 * BATCH.div_ceil(64) as u64;

@@ -1,6 +1,6 @@
-//! GPU evaluator cross-checks (issue 5): the GPU output must equal the netlist reference
-//! `Circuit::eval_single` (an independent, per-instance interpreter of the unlevelized
-//! netlist) bit for bit.
+//! GPU evaluator cross-checks (issue 5): the GPU output must equal, bit for bit, the netlist
+//! reference `Circuit::eval_single` (an independent, per-instance interpreter of the
+//! unlevelized netlist) and the CPU evaluator's output.
 //!
 //! Without an adapter every test fails when `TCVAR_REQUIRE_GPU=1` and otherwise prints loudly
 //! that it skipped and why (the shared rule of `context_for_tests`).
@@ -11,6 +11,7 @@ use tcvar::circuit::random::{
     layered, random_circuit, LayerGate, LayeredSpec, RandomCircuitSpec, SplitMix64,
 };
 use tcvar::circuit::{Builder, Circuit, Lit};
+use tcvar::eval::cpu::CpuEvaluator;
 use tcvar::eval::gpu::{context_for_tests, FormKernel, GpuContext, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, EvalError, Evaluator};
 
@@ -70,10 +71,16 @@ fn check_batches(
 ) -> GpuEvaluator {
     let lv = c.levelize();
     let mut ev = GpuEvaluator::with_context(ctx.clone(), &lv, opts).expect("upload");
+    let mut cpu = CpuEvaluator::new(&lv).expect("cpu evaluator");
     for (k, &n) in sizes.iter().enumerate() {
         let inputs = random_batch(lv.num_inputs, n, 1000 + k as u64);
         let got = ev.evaluate(&inputs).expect("evaluate");
         check_against_reference(c, &inputs, &got, &format!("{what}, batch {n}"));
+        let want = cpu.evaluate(&inputs).expect("cpu evaluate");
+        assert!(
+            got == want,
+            "{what}, batch {n}: GPU and CPU evaluators differ"
+        );
     }
     ev
 }
