@@ -14,7 +14,7 @@ use tcvar::gadgets::float::div::div;
 use tcvar::gadgets::float::mul::mul;
 use tcvar::gadgets::float::mul_const::mul_const;
 use tcvar::gadgets::float::product::{max_product_operands, product};
-use tcvar::gadgets::float::table::{exp, rsqrt, sqrt};
+use tcvar::gadgets::float::table::{exp, rsqrt, sqrt, unary_table};
 use tcvar::gadgets::float::FloatWord;
 
 fn fmt(p: u32, q: u32) -> Format {
@@ -229,17 +229,35 @@ fn mul_const_random_f85_f116() {
     }
 }
 
-/// exp, sqrt, rsqrt: every input of F(4,4), F(8,5) and F(11,6) (exhaustive beats random).
+/// exp, sqrt, rsqrt: every input of F(4,4) and F(8,5); F(11,6): every input for sqrt and
+/// rsqrt, 10^5 seeded random inputs (special values included) for exp.
 #[test]
 fn tables_exhaustive() {
     for f in [fmt(4, 4), fmt(8, 5), fmt(11, 6)] {
         let xs = all_singles(f);
+        let exp_cases = if f.p() == 11 {
+            random_cases(f, 1, RANDOM_CASES, 50)
+        } else {
+            xs.clone()
+        };
         let c = build(f, 1, |b, x| exp(b, &x[0]));
-        check("exp", &c, f, &xs, |v| v[0].exp_fn());
+        check("exp", &c, f, &exp_cases, |v| v[0].exp_fn());
         let c = build(f, 1, |b, x| sqrt(b, &x[0]));
         check("sqrt", &c, f, &xs, |v| v[0].sqrt());
         let c = build(f, 1, |b, x| rsqrt(b, &x[0]));
         check("rsqrt", &c, f, &xs, |v| v[0].rsqrt());
+    }
+}
+
+/// The generic rank table agrees with the reference too (it is the fallback of sqrt/rsqrt).
+#[test]
+fn rank_table_exhaustive_f44_f85() {
+    for f in [fmt(4, 4), fmt(8, 5)] {
+        let xs = all_singles(f);
+        let c = build(f, 1, |b, x| unary_table(b, "sqrt", &x[0], |v| v.sqrt()));
+        check("rank sqrt", &c, f, &xs, |v| v[0].sqrt());
+        let c = build(f, 1, |b, x| unary_table(b, "rsqrt", &x[0], |v| v.rsqrt()));
+        check("rank rsqrt", &c, f, &xs, |v| v[0].rsqrt());
     }
 }
 

@@ -21,6 +21,7 @@ use crate::circuit::{Builder, Lit};
 use crate::float::{Float, Format};
 use crate::gadgets::error::{GadgetError, Result};
 
+use super::mul::stair_fn;
 use super::word::FloatWord;
 
 /// Largest `p + q` for which a lookup table is built (the format then has at most
@@ -129,15 +130,156 @@ pub fn exp(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
     unary_table(b, "float::exp", x, |v| v.exp_fn())
 }
 
+/// sqrt-like functions by the exponent-parity decomposition: for `x > 0` with biased exponent
+/// `E = 2A + E_0` and significand m, `f(x)` has significand `S(L)` and biased exponent
+/// `sigma * A + c(L)` where `L = m + 2^p E_0` (the significand and the exponent's parity: the
+/// true exponent `E + e_min` has the parity of `E_0` since `e_min` is even). This holds for sqrt
+/// (`sigma = 1`) and 1/sqrt (`sigma = -1`), and is checked here against the reference for every
+/// positive value; `None` when it does not hold (then the rank table is used).
+///
+/// Significand bits are staircases on the form L (one shared bank, about `2^p` thresholds);
+/// exponent bit j is a staircase on the truncated form `(A mod 2^(j+1)) * 2^(p+1) + L`
+/// (about `4 * 2^(j+1)` thresholds). Inputs `x <= 0` give the constant `at_nonpositive`,
+/// folded into the output gates with the sign and nonzero bits. Depth 2.
+fn parity_table(
+    b: &mut Builder,
+    op: &'static str,
+    x: &FloatWord,
+    f: impl Fn(Float) -> Float,
+    sigma: i64,
+    at_nonpositive: Float,
+) -> Result<Option<FloatWord>> {
+    let fmt = x.fmt;
+    let (p, q) = (fmt.p(), fmt.q());
+    if fmt.e_min() % 2 != 0 || q < 2 {
+        return Ok(None);
+    }
+    let lsize = 1usize << (p + 1);
+    let mut sig: Vec<Option<u64>> = vec![None; lsize];
+    let mut cl: Vec<Option<i64>> = vec![None; lsize];
+    for e in 0..1u64 << q {
+        for m in 1u64 << (p - 1)..1u64 << p {
+            let v = fmt
+                .from_bits(m | (e << p))
+                .map_err(|e| GadgetError::Float(e.to_string()))?;
+            let r = f(v);
+            if r.format() != fmt || r.is_zero() || r.is_negative() {
+                return Ok(None);
+            }
+            let l = (m | ((e & 1) << p)) as usize;
+            let er = (r.exp() - fmt.e_min()) as i64;
+            let c = er - sigma * (e >> 1) as i64;
+            match (sig[l], cl[l]) {
+                (None, None) => {
+                    sig[l] = Some(r.sig());
+                    cl[l] = Some(c);
+                }
+                (Some(s0), Some(c0)) if s0 == r.sig() && c0 == c => {}
+                _ => return Ok(None),
+            }
+        }
+    }
+    // Don't-care L values (unreachable by nonzero inputs) copy their nearest defined neighbour.
+    let first = sig.iter().position(|s| s.is_some()).unwrap_or(0);
+    let (mut ps, mut pc) = (sig[first].unwrap_or(0), cl[first].unwrap_or(0));
+    for l in 0..lsize {
+        match (sig[l], cl[l]) {
+            (Some(s0), Some(c0)) => {
+                ps = s0;
+                pc = c0;
+            }
+            _ => {
+                sig[l] = Some(ps);
+                cl[l] = Some(pc);
+            }
+        }
+    }
+    let sig: Vec<u64> = sig.into_iter().map(|s| s.unwrap_or(0)).collect();
+    let cl: Vec<i64> = cl.into_iter().map(|c| c.unwrap_or(0)).collect();
+    let e_bits = x.exp();
+    let mut l_terms: Vec<(Lit, i64)> = x
+        .sig()
+        .iter()
+        .enumerate()
+        .map(|(j, &l)| (l, 1i64 << j))
+        .collect();
+    l_terms.push((e_bits[0], 1i64 << p));
+    let special = at_nonpositive.to_bits();
+    let (s, nz) = (x.sign(), x.nonzero());
+    // Output bit k: f_k for x > 0, special_k for x <= 0 (s = 1 or nz = 0).
+    let extra = |k: u32| -> (Vec<(Lit, i64)>, i64) {
+        if (special >> k) & 1 == 1 {
+            (vec![(s, 2), (nz, -2)], -2)
+        } else {
+            (vec![(s, -2), (nz, 2)], 2)
+        }
+    };
+    let mut bits = vec![Lit::FALSE; fmt.width() as usize];
+    for k in 0..p {
+        let (ex, need) = extra(k);
+        bits[k as usize] = stair_fn(
+            b,
+            op,
+            &l_terms,
+            |v| (sig[v as usize] >> k) & 1 == 1,
+            &ex,
+            need,
+        )?;
+    }
+    let modl = lsize as i128;
+    for j in 0..q {
+        let mut t = l_terms.clone();
+        for i in 1..q.min(j + 2) {
+            t.push((e_bits[i as usize], (1i64 << (i - 1)) << (p + 1)));
+        }
+        let modulus = 1i128 << (j + 1);
+        let fj = |v: i128| {
+            let (a, l) = (v / modl, (v % modl) as usize);
+            let e = sigma as i128 * a + cl[l] as i128;
+            (e.rem_euclid(modulus) >> j) & 1 == 1
+        };
+        let (ex, need) = extra(p + j);
+        bits[(p + j) as usize] = stair_fn(b, op, &t, fj, &ex, need)?;
+    }
+    let (ex, need) = extra(p + q);
+    bits[(p + q) as usize] = b.threshold(&ex, 1 + need)?;
+    Ok(Some(FloatWord::new(fmt, bits)?))
+}
+
 /// `round(sqrt(x))`, correctly rounded, `sqrt` of a negative value is 0 (bit-exact with
-/// `Float::sqrt`). Depth 2. Errors: `Unsupported` when `p + q > MAX_TABLE_BITS`.
+/// `Float::sqrt`). Depth 2: the exponent-parity decomposition (significand from
+/// `m` and the exponent's parity, about `2^p + 4 * 2^q` gates), or the rank table when the
+/// decomposition does not apply. Errors: `Unsupported` when `p + q > MAX_TABLE_BITS`.
 pub fn sqrt(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
-    unary_table(b, "float::sqrt", x, |v| v.sqrt())
+    const OP: &str = "float::sqrt";
+    check_table_size(OP, x.fmt)?;
+    match parity_table(b, OP, x, |v| v.sqrt(), 1, x.fmt.zero())? {
+        Some(w) => Ok(w),
+        None => unary_table(b, OP, x, |v| v.sqrt()),
+    }
 }
 
 /// `round(1 / sqrt(x))` for `x > 0`, and the largest finite positive value for `x <= 0`
-/// (bit-exact with `Float::rsqrt`). Depth 2. Errors: `Unsupported` when
-/// `p + q > MAX_TABLE_BITS`.
+/// (bit-exact with `Float::rsqrt`). Depth 2, constructed as [`sqrt`]. Errors: `Unsupported`
+/// when `p + q > MAX_TABLE_BITS`.
 pub fn rsqrt(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
-    unary_table(b, "float::rsqrt", x, |v| v.rsqrt())
+    const OP: &str = "float::rsqrt";
+    check_table_size(OP, x.fmt)?;
+    match parity_table(b, OP, x, |v| v.rsqrt(), -1, x.fmt.max_finite(false))? {
+        Some(w) => Ok(w),
+        None => unary_table(b, OP, x, |v| v.rsqrt()),
+    }
+}
+
+fn check_table_size(op: &'static str, fmt: Format) -> Result<()> {
+    if fmt.p() + fmt.q() > MAX_TABLE_BITS {
+        return Err(GadgetError::Unsupported {
+            op,
+            limit: format!(
+                "p + q = {} > {MAX_TABLE_BITS}: the lookup table enumerates all 2^(p+q+1) values",
+                fmt.p() + fmt.q()
+            ),
+        });
+    }
+    Ok(())
 }
