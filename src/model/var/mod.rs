@@ -7,3 +7,6 @@
 //! the f32 model used to measure the format's error. See `docs/var.md`.
 
 pub mod config;
+pub mod decoder;
+pub mod recon;
+pub mod weights;

@@ -1,0 +1,465 @@
+//! VAR weights: every tensor of the reference implementation's state_dict that the generation
+//! pass reads, as F(p, q) constants, keyed by its state_dict name.
+//!
+//! Two sources:
+//! - [`VarWeights::seeded`]: a deterministic function of `(config, seed)`. Each tensor is drawn
+//!   from its own stream (SplitMix64 seeded with `seed` mixed with the FNV-1a hash of the
+//!   tensor's name), uniformly in `[-s, s]` (plus an offset for norm gains), then rounded to the
+//!   format. The scales keep activations in a sensible range: linear and convolution weights
+//!   `s = sqrt(3 / fan_in)` (variance `1 / fan_in`), biases `0.1`, embeddings and codebook `1`
+//!   (class) / `0.5` (positions, levels) / `1` (codebook), AdaLN weights `0.5 sqrt(3 / C)`,
+//!   `scale_mul_1H11 = ln 4 +- 0.5` (VAR initialises it to ln 4), GroupNorm gains `1 +- 0.2`.
+//! - [`VarWeights::from_safetensors`]: a safetensors file with the reference names and shapes
+//!   (see [`expected_tensors`]); dtypes f32, f16 and bf16 are accepted and rounded to the
+//!   format with [`Format::from_f32`]. A missing tensor, a wrong shape, an unsupported dtype or
+//!   a non-finite value is [`ModelError::Weights`] naming the tensor; extra tensors in the file
+//!   (e.g. VAR's `zero_k_bias` buffer, the encoder) are ignored. Nothing is zero-filled.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::circuit::random::SplitMix64;
+use crate::float::{Float, Format};
+
+use super::super::error::{ModelError, Result};
+use super::super::tensor::Tensor;
+use super::config::{VarConfig, NUM_PHI};
+
+/// How a tensor is initialised by [`VarWeights::seeded`].
+#[derive(Copy, Clone, PartialEq, Debug)]
+pub enum Init {
+    /// Uniform in `[-s, s]`.
+    Uniform(f64),
+    /// Uniform in `[c - s, c + s]`.
+    Around(f64, f64),
+}
+
+/// One tensor the pass needs: its state_dict name, shape and seeded initialisation.
+#[derive(Clone, PartialEq, Debug)]
+pub struct TensorSpec {
+    /// The state_dict name.
+    pub name: String,
+    /// The shape (PyTorch layout).
+    pub shape: Vec<usize>,
+    /// The seeded initialisation.
+    pub init: Init,
+}
+
+fn spec(name: impl Into<String>, shape: Vec<usize>, init: Init) -> TensorSpec {
+    TensorSpec {
+        name: name.into(),
+        shape,
+        init,
+    }
+}
+
+fn linear_specs(v: &mut Vec<TensorSpec>, name: &str, dout: usize, din: usize, bias: bool) {
+    let s = (3.0 / din as f64).sqrt();
+    v.push(spec(
+        format!("{name}.weight"),
+        vec![dout, din],
+        Init::Uniform(s),
+    ));
+    if bias {
+        v.push(spec(format!("{name}.bias"), vec![dout], Init::Uniform(0.1)));
+    }
+}
+
+fn conv_specs(v: &mut Vec<TensorSpec>, name: &str, cout: usize, cin: usize, k: usize) {
+    let s = (3.0 / (cin * k * k) as f64).sqrt();
+    v.push(spec(
+        format!("{name}.weight"),
+        vec![cout, cin, k, k],
+        Init::Uniform(s),
+    ));
+    v.push(spec(format!("{name}.bias"), vec![cout], Init::Uniform(0.1)));
+}
+
+fn norm_specs(v: &mut Vec<TensorSpec>, name: &str, c: usize) {
+    v.push(spec(
+        format!("{name}.weight"),
+        vec![c],
+        Init::Around(1.0, 0.2),
+    ));
+    v.push(spec(format!("{name}.bias"), vec![c], Init::Uniform(0.1)));
+}
+
+fn resnet_specs(v: &mut Vec<TensorSpec>, name: &str, cin: usize, cout: usize) {
+    norm_specs(v, &format!("{name}.norm1"), cin);
+    conv_specs(v, &format!("{name}.conv1"), cout, cin, 3);
+    norm_specs(v, &format!("{name}.norm2"), cout);
+    conv_specs(v, &format!("{name}.conv2"), cout, cout, 3);
+    if cin != cout {
+        conv_specs(v, &format!("{name}.nin_shortcut"), cout, cin, 1);
+    }
+}
+
+fn attn_specs(v: &mut Vec<TensorSpec>, name: &str, c: usize) {
+    norm_specs(v, &format!("{name}.norm"), c);
+    conv_specs(v, &format!("{name}.qkv"), 3 * c, c, 1);
+    conv_specs(v, &format!("{name}.proj_out"), c, c, 1);
+}
+
+/// Every tensor the generation pass of `cfg` reads, in a fixed order, with the reference
+/// implementation's names and shapes (VAR `models/var.py`, `basic_var.py`, `quant.py`,
+/// `basic_vae.py`; the decoder levels are `decoder.up.{level}` with level 0 at full resolution,
+/// `nin_shortcut` only where the channel count changes, attention tensors only where
+/// `vae_mid_attn` / `vae_up_attn` put an attention block).
+pub fn expected_tensors(cfg: &VarConfig) -> Result<Vec<TensorSpec>> {
+    cfg.validate()?;
+    let c = cfg.width;
+    let mut v = Vec::new();
+    v.push(spec(
+        "class_emb.weight",
+        vec![cfg.num_classes + 1, c],
+        Init::Uniform(1.0),
+    ));
+    v.push(spec(
+        "pos_start",
+        vec![1, cfg.scale_tokens(0), c],
+        Init::Uniform(0.5),
+    ));
+    v.push(spec(
+        "pos_1LC",
+        vec![1, cfg.total_tokens(), c],
+        Init::Uniform(0.5),
+    ));
+    v.push(spec(
+        "lvl_embed.weight",
+        vec![cfg.num_scales(), c],
+        Init::Uniform(0.5),
+    ));
+    linear_specs(&mut v, "word_embed", c, cfg.cvae, true);
+    let ada = 0.5 * (3.0 / c as f64).sqrt();
+    for i in 0..cfg.depth {
+        let b = format!("blocks.{i}");
+        v.push(spec(
+            format!("{b}.attn.mat_qkv.weight"),
+            vec![3 * c, c],
+            Init::Uniform((3.0 / c as f64).sqrt()),
+        ));
+        v.push(spec(
+            format!("{b}.attn.q_bias"),
+            vec![c],
+            Init::Uniform(0.1),
+        ));
+        v.push(spec(
+            format!("{b}.attn.v_bias"),
+            vec![c],
+            Init::Uniform(0.1),
+        ));
+        v.push(spec(
+            format!("{b}.attn.scale_mul_1H11"),
+            vec![1, cfg.heads, 1, 1],
+            Init::Around(4f64.ln(), 0.5),
+        ));
+        linear_specs(&mut v, &format!("{b}.attn.proj"), c, c, true);
+        linear_specs(&mut v, &format!("{b}.ffn.fc1"), cfg.hidden(), c, true);
+        linear_specs(&mut v, &format!("{b}.ffn.fc2"), c, cfg.hidden(), true);
+        v.push(spec(
+            format!("{b}.ada_lin.1.weight"),
+            vec![6 * c, c],
+            Init::Uniform(ada),
+        ));
+        v.push(spec(
+            format!("{b}.ada_lin.1.bias"),
+            vec![6 * c],
+            Init::Uniform(0.1),
+        ));
+    }
+    v.push(spec(
+        "head_nm.ada_lin.1.weight",
+        vec![2 * c, c],
+        Init::Uniform(ada),
+    ));
+    v.push(spec(
+        "head_nm.ada_lin.1.bias",
+        vec![2 * c],
+        Init::Uniform(0.1),
+    ));
+    linear_specs(&mut v, "head", cfg.vocab, c, true);
+    // VQ-VAE side.
+    let z = cfg.cvae;
+    v.push(spec(
+        "quantize.embedding.weight",
+        vec![cfg.vocab, z],
+        Init::Uniform(1.0),
+    ));
+    for k in 0..NUM_PHI {
+        conv_specs(
+            &mut v,
+            &format!("quantize.quant_resi.qresi_ls.{k}"),
+            z,
+            z,
+            3,
+        );
+    }
+    conv_specs(&mut v, "post_quant_conv", z, z, 3);
+    let nl = cfg.vae_ch_mult.len();
+    let mut block_in = cfg.vae_ch * cfg.vae_ch_mult[nl - 1];
+    conv_specs(&mut v, "decoder.conv_in", block_in, z, 3);
+    resnet_specs(&mut v, "decoder.mid.block_1", block_in, block_in);
+    if cfg.vae_mid_attn {
+        attn_specs(&mut v, "decoder.mid.attn_1", block_in);
+    }
+    resnet_specs(&mut v, "decoder.mid.block_2", block_in, block_in);
+    for level in (0..nl).rev() {
+        let block_out = cfg.vae_ch * cfg.vae_ch_mult[level];
+        for j in 0..=cfg.vae_num_res_blocks {
+            resnet_specs(
+                &mut v,
+                &format!("decoder.up.{level}.block.{j}"),
+                block_in,
+                block_out,
+            );
+            block_in = block_out;
+            if level == nl - 1 && cfg.vae_up_attn {
+                attn_specs(&mut v, &format!("decoder.up.{level}.attn.{j}"), block_in);
+            }
+        }
+        if level != 0 {
+            conv_specs(
+                &mut v,
+                &format!("decoder.up.{level}.upsample.conv"),
+                block_in,
+                block_in,
+                3,
+            );
+        }
+    }
+    norm_specs(&mut v, "decoder.norm_out", block_in);
+    conv_specs(&mut v, "decoder.conv_out", cfg.vae_out_ch, block_in, 3);
+    Ok(v)
+}
+
+/// FNV-1a of a name (per-tensor seed mixing; stable across platforms and versions).
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Weights of one configuration: state_dict name -> F(p, q) tensor.
+///
+/// Invariant (for values built by [`VarWeights::seeded`] and
+/// [`VarWeights::from_safetensors`]): holds exactly the tensors of [`expected_tensors`] with
+/// their shapes, every value in the format `fmt`. [`VarWeights::insert`] and
+/// [`VarWeights::remove`] exist to build deliberately broken files in tests; the pass checks
+/// shapes again when it reads a tensor ([`VarWeights::get`] and [`VarWeights::get_shaped`]).
+#[derive(Clone, PartialEq, Debug)]
+pub struct VarWeights {
+    fmt: Format,
+    tensors: BTreeMap<String, Tensor<Float>>,
+}
+
+impl VarWeights {
+    /// Deterministic weights for `cfg` from `seed` (see the module docs for the scales).
+    pub fn seeded(cfg: &VarConfig, seed: u64) -> Result<VarWeights> {
+        let fmt = cfg.fmt;
+        let mut tensors = BTreeMap::new();
+        for s in expected_tensors(cfg)? {
+            let n: usize = s.shape.iter().product();
+            let mut rng = SplitMix64::new(seed ^ fnv1a(&s.name).rotate_left(17));
+            let xs: Vec<f64> = (0..n)
+                .map(|_| {
+                    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                    let r = 2.0 * u - 1.0;
+                    match s.init {
+                        Init::Uniform(sc) => r * sc,
+                        Init::Around(c, sc) => c + r * sc,
+                    }
+                })
+                .collect();
+            tensors.insert(s.name.clone(), Tensor::from_f64(fmt, s.shape.clone(), &xs)?);
+        }
+        Ok(VarWeights { fmt, tensors })
+    }
+
+    /// Load from the bytes of a safetensors file (see the module docs for the rules).
+    pub fn from_safetensors(cfg: &VarConfig, bytes: &[u8]) -> Result<VarWeights> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Weights {
+            name: "<file>".into(),
+            reason: format!("not a valid safetensors file: {e}"),
+        })?;
+        let fmt = cfg.fmt;
+        let mut tensors = BTreeMap::new();
+        for s in expected_tensors(cfg)? {
+            let err = |reason: String| ModelError::Weights {
+                name: s.name.clone(),
+                reason,
+            };
+            let view = st
+                .tensor(&s.name)
+                .map_err(|_| err("missing from the file".into()))?;
+            if view.shape() != s.shape.as_slice() {
+                return Err(err(format!(
+                    "shape {:?}, expected {:?}",
+                    view.shape(),
+                    s.shape
+                )));
+            }
+            let data = view.data();
+            let vals: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::F16 => data
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                Dtype::BF16 => data
+                    .chunks_exact(2)
+                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                d => {
+                    return Err(err(format!(
+                        "unsupported dtype {d:?} (f32, f16 and bf16 are accepted)"
+                    )))
+                }
+            };
+            let n: usize = s.shape.iter().product();
+            if vals.len() != n {
+                return Err(err(format!("{} values for {n} elements", vals.len())));
+            }
+            let mut fl = Vec::with_capacity(n);
+            for (k, &x) in vals.iter().enumerate() {
+                if !x.is_finite() {
+                    return Err(err(format!("element {k} is {x}, not finite")));
+                }
+                fl.push(fmt.from_f32(x)?);
+            }
+            tensors.insert(s.name.clone(), Tensor::new(s.shape.clone(), fl)?);
+        }
+        Ok(VarWeights { fmt, tensors })
+    }
+
+    /// Load a safetensors file from `path` ([`VarWeights::from_safetensors`]).
+    pub fn load_safetensors(cfg: &VarConfig, path: &Path) -> Result<VarWeights> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ModelError::Io(format!("reading {}: {e}", path.display())))?;
+        Self::from_safetensors(cfg, &bytes)
+    }
+
+    /// The tensors as a safetensors file in f32 (every tensor held, in name order).
+    ///
+    /// Errors ([`ModelError::Weights`] naming the tensor) when a value is not exactly an f32
+    /// (possible only for p > 24 or exponents beyond f32's range), so that saving then loading
+    /// gives back the same bits.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, t) in &self.tensors {
+            let mut bytes = Vec::with_capacity(4 * t.len());
+            for &x in t.data() {
+                let f = x.to_f32();
+                if self.fmt.from_f32(f)? != x || !f.is_finite() {
+                    return Err(ModelError::Weights {
+                        name: name.clone(),
+                        reason: format!("{x} is not exactly representable in f32"),
+                    });
+                }
+                bytes.extend_from_slice(&f.to_le_bytes());
+            }
+            bufs.push((name.clone(), t.shape().to_vec(), bytes));
+        }
+        let views = bufs
+            .iter()
+            .map(|(n, s, b)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| ModelError::Weights {
+                        name: n.clone(),
+                        reason: format!("{e}"),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        safetensors::serialize(views, None).map_err(|e| ModelError::Weights {
+            name: "<file>".into(),
+            reason: format!("serialising: {e}"),
+        })
+    }
+
+    /// Write [`VarWeights::to_safetensors`] to `path`.
+    pub fn save_safetensors(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_safetensors()?;
+        std::fs::write(path, bytes)
+            .map_err(|e| ModelError::Io(format!("writing {}: {e}", path.display())))
+    }
+
+    /// The format of every value.
+    pub fn format(&self) -> Format {
+        self.fmt
+    }
+
+    /// The tensor `name`; [`ModelError::Weights`] naming it when absent.
+    pub fn get(&self, name: &str) -> Result<&Tensor<Float>> {
+        self.tensors.get(name).ok_or_else(|| ModelError::Weights {
+            name: name.to_string(),
+            reason: "missing".into(),
+        })
+    }
+
+    /// The tensor `name`, checked to have `shape`.
+    pub fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<&Tensor<Float>> {
+        let t = self.get(name)?;
+        if t.shape() != shape {
+            return Err(ModelError::Weights {
+                name: name.to_string(),
+                reason: format!("shape {:?}, expected {shape:?}", t.shape()),
+            });
+        }
+        Ok(t)
+    }
+
+    /// The flat data of tensor `name` (row-major).
+    pub fn data(&self, name: &str) -> Result<&[Float]> {
+        Ok(self.get(name)?.data())
+    }
+
+    /// All tensors by name.
+    pub fn tensors(&self) -> &BTreeMap<String, Tensor<Float>> {
+        &self.tensors
+    }
+
+    /// Replace or add a tensor (tests build broken weight files with it). Errors when the
+    /// tensor's values are not in this format.
+    pub fn insert(&mut self, name: &str, t: Tensor<Float>) -> Result<()> {
+        if let Some(x) = t.data().iter().find(|x| x.format() != self.fmt) {
+            return Err(ModelError::Weights {
+                name: name.to_string(),
+                reason: format!("value in format {}, expected {}", x.format(), self.fmt),
+            });
+        }
+        self.tensors.insert(name.to_string(), t);
+        Ok(())
+    }
+
+    /// Remove a tensor (tests build broken weight files with it).
+    pub fn remove(&mut self, name: &str) -> Option<Tensor<Float>> {
+        self.tensors.remove(name)
+    }
+
+    /// Check that exactly the tensors of [`expected_tensors`] are held, with their shapes.
+    pub fn check(&self, cfg: &VarConfig) -> Result<()> {
+        if cfg.fmt != self.fmt {
+            return Err(ModelError::Weights {
+                name: "<all>".into(),
+                reason: format!("weights in {}, configuration in {}", self.fmt, cfg.fmt),
+            });
+        }
+        for s in expected_tensors(cfg)? {
+            self.get_shaped(&s.name, &s.shape)?;
+        }
+        Ok(())
+    }
+
+    /// Total number of parameters held.
+    pub fn num_params(&self) -> usize {
+        self.tensors.values().map(|t| t.len()).sum()
+    }
+}
