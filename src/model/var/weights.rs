@@ -26,6 +26,8 @@ use crate::float::{Float, Format};
 use super::super::error::{ModelError, Result};
 use super::super::tensor::Tensor;
 use super::config::{VarConfig, NUM_PHI};
+use super::decoder::DecoderWeights;
+use super::recon::ReconWeights;
 
 /// How a tensor is initialised by [`VarWeights::seeded`].
 #[derive(Copy, Clone, PartialEq, Debug)]
@@ -246,15 +248,18 @@ fn fnv1a(s: &str) -> u64 {
 
 /// Weights of one configuration: state_dict name -> F(p, q) tensor.
 ///
-/// Invariant (for values built by [`VarWeights::seeded`] and
-/// [`VarWeights::from_safetensors`]): holds exactly the tensors of [`expected_tensors`] with
-/// their shapes, every value in the format `fmt`. [`VarWeights::insert`] and
-/// [`VarWeights::remove`] exist to build deliberately broken files in tests; the pass checks
-/// shapes again when it reads a tensor ([`VarWeights::get`] and [`VarWeights::get_shaped`]).
+/// Invariant: holds exactly the tensors of [`expected_tensors`] with their shapes (extra
+/// tensors of a file are dropped), every value in the format `fmt`; every constructor checks it
+/// ([`VarWeights::from_map`]). The decoder and phase-2 tensors are also held as the typed
+/// structs of `decoder.rs` and `recon.rs` (same values).
 #[derive(Clone, PartialEq, Debug)]
 pub struct VarWeights {
     fmt: Format,
     tensors: BTreeMap<String, Tensor<Float>>,
+    /// The decoder's weights (typed view of the `post_quant_conv.*` and `decoder.*` tensors).
+    pub decoder: DecoderWeights,
+    /// Phase 2's weights (typed view of `quantize.*`).
+    pub recon: ReconWeights,
 }
 
 impl VarWeights {
@@ -277,7 +282,7 @@ impl VarWeights {
                 .collect();
             tensors.insert(s.name.clone(), Tensor::from_f64(fmt, s.shape.clone(), &xs)?);
         }
-        Ok(VarWeights { fmt, tensors })
+        Self::from_map(cfg, tensors)
     }
 
     /// Load from the bytes of a safetensors file (see the module docs for the rules).
@@ -336,7 +341,51 @@ impl VarWeights {
             }
             tensors.insert(s.name.clone(), Tensor::new(s.shape.clone(), fl)?);
         }
-        Ok(VarWeights { fmt, tensors })
+        Self::from_map(cfg, tensors)
+    }
+
+    /// Weights from a name -> tensor map: checks that every tensor of [`expected_tensors`] is
+    /// present with its shape and every value is in `cfg.fmt` (errors name the tensor); extra
+    /// tensors are dropped.
+    pub fn from_map(cfg: &VarConfig, mut map: BTreeMap<String, Tensor<Float>>) -> Result<Self> {
+        let fmt = cfg.fmt;
+        let mut tensors = BTreeMap::new();
+        for s in expected_tensors(cfg)? {
+            let t = map.remove(&s.name).ok_or_else(|| ModelError::Weights {
+                name: s.name.clone(),
+                reason: "missing".into(),
+            })?;
+            if t.shape() != s.shape.as_slice() {
+                return Err(ModelError::Weights {
+                    name: s.name.clone(),
+                    reason: format!("shape {:?}, expected {:?}", t.shape(), s.shape),
+                });
+            }
+            if let Some(x) = t.data().iter().find(|x| x.format() != fmt) {
+                return Err(ModelError::Weights {
+                    name: s.name.clone(),
+                    reason: format!("value in format {}, expected {fmt}", x.format()),
+                });
+            }
+            tensors.insert(s.name, t);
+        }
+        let mut get = |name: &str, _shape: &[usize]| -> Result<Tensor<Float>> {
+            tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ModelError::Weights {
+                    name: name.to_string(),
+                    reason: "missing".into(),
+                })
+        };
+        let decoder = DecoderWeights::load(cfg, &mut get)?;
+        let recon = ReconWeights::load(cfg, &mut get)?;
+        Ok(VarWeights {
+            fmt,
+            tensors,
+            decoder,
+            recon,
+        })
     }
 
     /// Load a safetensors file from `path` ([`VarWeights::from_safetensors`]).
@@ -352,36 +401,7 @@ impl VarWeights {
     /// (possible only for p > 24 or exponents beyond f32's range), so that saving then loading
     /// gives back the same bits.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        for (name, t) in &self.tensors {
-            let mut bytes = Vec::with_capacity(4 * t.len());
-            for &x in t.data() {
-                let f = x.to_f32();
-                if self.fmt.from_f32(f)? != x || !f.is_finite() {
-                    return Err(ModelError::Weights {
-                        name: name.clone(),
-                        reason: format!("{x} is not exactly representable in f32"),
-                    });
-                }
-                bytes.extend_from_slice(&f.to_le_bytes());
-            }
-            bufs.push((name.clone(), t.shape().to_vec(), bytes));
-        }
-        let views = bufs
-            .iter()
-            .map(|(n, s, b)| {
-                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| ModelError::Weights {
-                        name: n.clone(),
-                        reason: format!("{e}"),
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, None).map_err(|e| ModelError::Weights {
-            name: "<file>".into(),
-            reason: format!("serialising: {e}"),
-        })
+        tensors_to_safetensors(&self.tensors)
     }
 
     /// Write [`VarWeights::to_safetensors`] to `path`.
@@ -426,25 +446,7 @@ impl VarWeights {
         &self.tensors
     }
 
-    /// Replace or add a tensor (tests build broken weight files with it). Errors when the
-    /// tensor's values are not in this format.
-    pub fn insert(&mut self, name: &str, t: Tensor<Float>) -> Result<()> {
-        if let Some(x) = t.data().iter().find(|x| x.format() != self.fmt) {
-            return Err(ModelError::Weights {
-                name: name.to_string(),
-                reason: format!("value in format {}, expected {}", x.format(), self.fmt),
-            });
-        }
-        self.tensors.insert(name.to_string(), t);
-        Ok(())
-    }
-
-    /// Remove a tensor (tests build broken weight files with it).
-    pub fn remove(&mut self, name: &str) -> Option<Tensor<Float>> {
-        self.tensors.remove(name)
-    }
-
-    /// Check that exactly the tensors of [`expected_tensors`] are held, with their shapes.
+    /// Check that these weights fit `cfg` (format, names and shapes).
     pub fn check(&self, cfg: &VarConfig) -> Result<()> {
         if cfg.fmt != self.fmt {
             return Err(ModelError::Weights {
@@ -462,4 +464,40 @@ impl VarWeights {
     pub fn num_params(&self) -> usize {
         self.tensors.values().map(|t| t.len()).sum()
     }
+}
+
+/// A name -> tensor map as a safetensors file in f32 (tests use it to write deliberately broken
+/// files). Errors ([`ModelError::Weights`] naming the tensor) when a value is not exactly an
+/// f32, so that saving then loading gives back the same bits.
+pub fn tensors_to_safetensors(tensors: &BTreeMap<String, Tensor<Float>>) -> Result<Vec<u8>> {
+    let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, t) in tensors {
+        let mut bytes = Vec::with_capacity(4 * t.len());
+        for &x in t.data() {
+            let f = x.to_f32();
+            if x.format().from_f32(f)? != x || !f.is_finite() {
+                return Err(ModelError::Weights {
+                    name: name.clone(),
+                    reason: format!("{x} is not exactly representable in f32"),
+                });
+            }
+            bytes.extend_from_slice(&f.to_le_bytes());
+        }
+        bufs.push((name.clone(), t.shape().to_vec(), bytes));
+    }
+    let views = bufs
+        .iter()
+        .map(|(n, s, b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| ModelError::Weights {
+                    name: n.clone(),
+                    reason: format!("{e}"),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None).map_err(|e| ModelError::Weights {
+        name: "<file>".into(),
+        reason: format!("serialising: {e}"),
+    })
 }
