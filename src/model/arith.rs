@@ -143,6 +143,36 @@ pub trait Arith {
     /// references return an error otherwise, a circuit then selects nothing (all-zero rows).
     fn choice_from_bits(&mut self, onehot: &[Self::Bit]) -> Result<Self::Choice>;
 
+    /// Open a named region (a phase, a block) nested in the current one. Only the circuit
+    /// backend records regions (for [`crate::circuit::Circuit::region_stats`]); the references
+    /// ignore them. Every `push_region` must be matched by a [`Arith::pop_region`].
+    fn push_region(&mut self, _name: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Close the region opened last by [`Arith::push_region`].
+    fn pop_region(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The constant choice of alternative `index` among `n` (e.g. a forced token). Built from
+    /// constant bits (`lt(0, 0)` is false in every backend), so a circuit folds it to constants.
+    fn choice_const(&mut self, index: usize, n: usize) -> Result<Self::Choice> {
+        if index >= n {
+            return Err(ModelError::Shape {
+                op: "choice_const",
+                detail: format!("index {index} of {n} alternatives"),
+            });
+        }
+        let zero = self.constant(self.format().zero())?;
+        let f = self.lt(&zero, &zero)?;
+        let t = self.not(&f);
+        let bits: Vec<Self::Bit> = (0..n)
+            .map(|i| if i == index { t.clone() } else { f.clone() })
+            .collect();
+        self.choice_from_bits(&bits)
+    }
+
     /// The smaller of two values (exact: `-max(-a, -b)`).
     fn min2(&mut self, a: &Self::V, b: &Self::V) -> Result<Self::V> {
         let na = self.neg(a)?;
@@ -567,5 +597,11 @@ impl Arith for CircuitArith<'_> {
     }
     fn choice_from_bits(&mut self, onehot: &[Lit]) -> Result<Vec<Lit>> {
         Ok(onehot.to_vec())
+    }
+    fn push_region(&mut self, name: &str) -> Result<()> {
+        Ok(self.b.push_region(name)?)
+    }
+    fn pop_region(&mut self) -> Result<()> {
+        Ok(self.b.pop_region()?)
     }
 }
