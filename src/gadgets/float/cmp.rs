@@ -85,19 +85,17 @@ fn check_n(op: &'static str, xs: &[FloatWord]) -> Result<()> {
     Ok(())
 }
 
-/// For each i the two exclusive depth-2 gates "x_i is the first maximum and x_i >= 0" and
-/// "... x_i < 0", each ANDed with `extra(i)` (a condition, e.g. a bit of x_i).
-fn winners(
-    b: &mut Builder,
-    xs: &[FloatWord],
-    extra: &dyn Fn(usize) -> Option<Lit>,
-) -> Result<Vec<[Lit; 2]>> {
+/// For each i the two lists of depth-1 gates whose AND says "x_i is the first maximum and
+/// x_i >= 0" (first list, led by `NOT sign_i`) and "... x_i < 0" (second list, led by
+/// `sign_i`). The two ANDs are exclusive; at most one i has one of them true.
+fn winner_terms(b: &mut Builder, xs: &[FloatWord]) -> Result<Vec<[Vec<Lit>; 2]>> {
     let n = xs.len();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         // x_i beats x_j: strictly for j < i (ties go to the lowest index), weakly for j > i.
         let mut pos = vec![!xs[i].sign()];
         let mut neg = vec![xs[i].sign()];
+        let big = 1i64 << (xs[i].fmt.p() + xs[i].fmt.q() + 1);
         for j in 0..n {
             if j == i {
                 continue;
@@ -105,7 +103,6 @@ fn winners(
             let k = if j < i { 1 } else { 0 };
             let sj = xs[j].sign();
             // x_i >= 0: x_j < 0, or A_i - A_j >= k.
-            let big = 1i64 << (xs[i].fmt.p() + xs[i].fmt.q() + 1);
             let mut t = mag_diff(&xs[i], &xs[j], 1);
             t.push((sj, big));
             pos.push(b.threshold(&t, k)?);
@@ -117,11 +114,7 @@ fn winners(
                 &[&Cond::lit(sj)],
             )?);
         }
-        if let Some(e) = extra(i) {
-            pos.push(e);
-            neg.push(e);
-        }
-        out.push([b.and(&pos)?, b.and(&neg)?]);
+        out.push([pos, neg]);
     }
     Ok(out)
 }
@@ -134,10 +127,19 @@ pub fn max_n(b: &mut Builder, xs: &[FloatWord]) -> Result<FloatWord> {
         return Ok(xs[0].clone());
     }
     let fmt = xs[0].fmt;
+    let w = winner_terms(b, xs)?;
     let mut bits = Vec::with_capacity(fmt.width() as usize);
+    let mut scratch = Vec::new();
     for bit in 0..fmt.width() as usize {
-        let w = winners(b, xs, &|i| Some(xs[i].bits[bit]))?;
-        let lits: Vec<Lit> = w.iter().flat_map(|p| p.iter().copied()).collect();
+        let mut lits = Vec::with_capacity(2 * xs.len());
+        for (i, pn) in w.iter().enumerate() {
+            for terms in pn {
+                scratch.clear();
+                scratch.extend_from_slice(terms);
+                scratch.push(xs[i].bits[bit]);
+                lits.push(b.and(&scratch)?);
+            }
+        }
         bits.push(b.or(&lits)?);
     }
     FloatWord::new(fmt, bits)
@@ -150,6 +152,12 @@ pub fn argmax_n(b: &mut Builder, xs: &[FloatWord]) -> Result<Vec<Lit>> {
     if xs.len() == 1 {
         return Ok(vec![Lit::TRUE]);
     }
-    let w = winners(b, xs, &|_| None)?;
-    w.iter().map(|p| Ok(b.or(&p[..])?)).collect()
+    let w = winner_terms(b, xs)?;
+    let mut out = Vec::with_capacity(xs.len());
+    for [pos, neg] in &w {
+        let a = b.and(pos)?;
+        let c = b.and(neg)?;
+        out.push(b.or(&[a, c])?);
+    }
+    Ok(out)
 }
