@@ -278,7 +278,7 @@ fn centered_value(rng: &mut ChaCha8Rng, f: Format) -> u64 {
 #[test]
 fn product_n2_exhaustive_f44() {
     let f = fmt(4, 4);
-    let c = build(f, 2, |b, x| product(b, x));
+    let c = build(f, 2, product);
     check("product", &c, f, &all_pairs(f), |v| f.product(v).unwrap());
 }
 
@@ -289,7 +289,7 @@ fn product_random_all_n() {
     for (f, seed) in [(fmt(4, 4), 40u64), (fmt(8, 5), 41), (fmt(11, 6), 42)] {
         let limit = max_product_operands(f.p());
         for n in 2..=limit {
-            let c = build(f, n, |b, x| product(b, x));
+            let c = build(f, n, product);
             let terms = (f.p() as u64).pow(n as u32);
             let count = ((1u64 << 24) / terms).clamp(256, 20_000) as usize;
             let mut rng = ChaCha8Rng::seed_from_u64(seed * 100 + n as u64);
@@ -322,7 +322,7 @@ fn product_depth_constant_and_limits() {
         let limit = max_product_operands(f.p());
         assert!(limit >= 4, "{f}: limit {limit}");
         for n in 2..=limit {
-            let c = build(f, n, |b, x| product(b, x));
+            let c = build(f, n, product);
             assert_eq!(c.depth(), 4, "{f} n={n}");
         }
         let mut b = Builder::new();
