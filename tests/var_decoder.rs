@@ -1,0 +1,533 @@
+//! VAR phase 2 (feature-map reconstruction) and phase 3 (VQ-VAE decoder): the circuits equal
+//! the F(p, q) reference bit for bit; bicubic, area and Phi agree with independent f64
+//! implementations of the PyTorch formulas within the format's rounding; the decoder's depth
+//! does not depend on the spatial size.
+
+use std::time::Instant;
+
+use tcvar::circuit::random::SplitMix64;
+use tcvar::circuit::{Builder, Circuit, Lit};
+use tcvar::eval::cpu::CpuEvaluator;
+use tcvar::eval::{Batch, Evaluator};
+use tcvar::float::{Float, Format};
+use tcvar::model::blocks::{circuit_input, circuit_output};
+use tcvar::model::tensor::Tensor;
+use tcvar::model::var::config::VarConfig;
+use tcvar::model::var::decoder::{decode, group_norm, DecoderWeights, GroupNormWeights};
+use tcvar::model::var::recon::{
+    area_down, bicubic_up, codebook_lookup, next_autoregressive_input, phi, phi_index, ReconWeights,
+};
+use tcvar::model::{Arith, CircuitArith, RefArith};
+
+const INSTANCES: usize = 64;
+
+/// The micro-like decoder shape of these tests: Cvae 4, f_hat 2x2, channels 8 at the lowest
+/// level and 4 at full resolution (a 1x1 shortcut), 2 groups, one upsampling, attention in the
+/// middle and at the lowest level, format F(5, 4).
+fn test_cfg() -> VarConfig {
+    let mut c = VarConfig::preset("micro").unwrap();
+    c.fmt = Format::new(5, 4).unwrap();
+    c.patch_nums = vec![1, 2];
+    c.cvae = 4;
+    c.vocab = 8;
+    c.vae_ch = 4;
+    c.vae_ch_mult = vec![1, 2];
+    c.vae_num_res_blocks = 0;
+    c.vae_groups = 2;
+    c.vae_mid_attn = true;
+    c.vae_up_attn = true;
+    c.validate().unwrap();
+    c
+}
+
+fn random_tensor(fmt: Format, shape: &[usize], rng: &mut SplitMix64, scale: f64) -> Tensor<Float> {
+    Tensor::random(fmt, shape.to_vec(), rng.next_u64(), scale).unwrap()
+}
+
+fn eval_cpu(c: &Circuit, inputs: &[Vec<u64>], widths: &[u32], out_widths: &[u32]) -> Vec<Vec<u64>> {
+    let lv = c.levelize();
+    let mut ev = CpuEvaluator::new(&lv).unwrap();
+    let batch = Batch::pack_fields(widths, inputs).unwrap();
+    let out = ev.evaluate(&batch).unwrap();
+    out.unpack_fields(out_widths).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Independent f64 implementations of the PyTorch formulas.
+
+/// PyTorch's `upsample_bicubic2d` (align_corners = false, A = -0.75), written from the
+/// formulas: source `(dst + 0.5) * in/out - 0.5`, taps `floor - 1 .. floor + 2` clamped, the
+/// 1-D interpolation along x for each of the 4 rows, then along y. Returns, per output, the
+/// value and the sum of |coefficient * input| over the 16 taps.
+fn bicubic_f64(x: &[f64], c: usize, h: usize, w: usize, oh: usize, ow: usize) -> Vec<(f64, f64)> {
+    const A: f64 = -0.75;
+    let cc1 = |t: f64| ((A + 2.0) * t - (A + 3.0)) * t * t + 1.0;
+    let cc2 = |t: f64| ((A * t - 5.0 * A) * t + 8.0 * A) * t - 4.0 * A;
+    let coeffs = |t: f64| [cc2(t + 1.0), cc1(t), cc1(1.0 - t), cc2(2.0 - t)];
+    let src = |o: usize, i: usize, n: usize| -> (i64, f64) {
+        let s = (i as f64 / n as f64) * (o as f64 + 0.5) - 0.5;
+        let f = s.floor();
+        (f as i64, s - f)
+    };
+    let mut out = Vec::new();
+    for ch in 0..c {
+        for oy in 0..oh {
+            let (iy, ty) = src(oy, h, oh);
+            let wy = coeffs(ty);
+            for ox in 0..ow {
+                let (ix, tx) = src(ox, w, ow);
+                let wx = coeffs(tx);
+                let mut v = 0.0;
+                let mut mag = 0.0;
+                for (a, cy) in wy.iter().enumerate() {
+                    let yy = (iy - 1 + a as i64).clamp(0, h as i64 - 1) as usize;
+                    let mut row = 0.0;
+                    for (b, cx) in wx.iter().enumerate() {
+                        let xx = (ix - 1 + b as i64).clamp(0, w as i64 - 1) as usize;
+                        let val = x[(ch * h + yy) * w + xx];
+                        row += cx * val;
+                        mag += (cy * cx * val).abs();
+                    }
+                    v += cy * row;
+                }
+                out.push((v, mag));
+            }
+        }
+    }
+    out
+}
+
+/// PyTorch's `adaptive_avg_pool2d`: windows `[floor(i in/out), ceil((i+1) in/out))`, mean.
+fn area_f64(x: &[f64], c: usize, h: usize, w: usize, oh: usize, ow: usize) -> Vec<f64> {
+    let start = |i: usize, n: usize, o: usize| (i * n) / o;
+    let end = |i: usize, n: usize, o: usize| ((i + 1) * n + o - 1) / o;
+    let mut out = Vec::new();
+    for ch in 0..c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (y0, y1) = (start(oy, h, oh), end(oy, h, oh));
+                let (x0, x1) = (start(ox, w, ow), end(ox, w, ow));
+                let mut s = 0.0;
+                for y in y0..y1 {
+                    for xx in x0..x1 {
+                        s += x[(ch * h + y) * w + xx];
+                    }
+                }
+                out.push(s / ((y1 - y0) * (x1 - x0)) as f64);
+            }
+        }
+    }
+    out
+}
+
+/// The unit roundoff of F(p, q): round-to-nearest has relative error at most `2^-p`.
+fn unit(fmt: Format) -> f64 {
+    (-(fmt.p() as f64)).exp2()
+}
+
+#[test]
+fn phi_mapping_matches_var_schedules() {
+    let m = |sn: usize| (0..sn).map(|i| phi_index(i, sn)).collect::<Vec<_>>();
+    assert_eq!(m(10), vec![0, 0, 1, 1, 1, 2, 2, 3, 3, 3]);
+    assert_eq!(m(4), vec![0, 1, 2, 3]);
+    assert_eq!(m(3), vec![0, 2, 3]);
+    assert_eq!(m(1), vec![0]);
+}
+
+#[test]
+fn bicubic_matches_pytorch_formula_f64() {
+    let fmt = Format::new(12, 6).unwrap();
+    let u = unit(fmt);
+    let mut rng = SplitMix64::new(11);
+    let mut a = RefArith::new(fmt);
+    for &(h, w, oh, ow) in &[
+        (1, 1, 3, 3),
+        (2, 2, 5, 5),
+        (3, 3, 16, 16),
+        (4, 4, 7, 7),
+        (13, 13, 16, 16),
+        (2, 3, 5, 4),
+        (5, 5, 5, 5),
+    ] {
+        let x = random_tensor(fmt, &[2, h, w], &mut rng, 2.0);
+        let y = bicubic_up(&mut a, &x, oh, ow).unwrap();
+        assert_eq!(y.shape(), &[2, oh, ow]);
+        let want = bicubic_f64(&x.to_f64(), 2, h, w, oh, ow);
+        for (k, (got, (v, mag))) in y.to_f64().iter().zip(&want).enumerate() {
+            // coefficient, product and sum roundings, plus values flushed below min_positive
+            let tol = u * v.abs() + 2.1 * u * mag + 16.0 * fmt.min_positive().to_f64();
+            assert!(
+                (got - v).abs() <= tol,
+                "{h}x{w} -> {oh}x{ow} output {k}: {got} vs {v} (tol {tol})"
+            );
+        }
+    }
+}
+
+#[test]
+fn area_matches_adaptive_avg_pool_f64() {
+    let fmt = Format::new(12, 6).unwrap();
+    let u = unit(fmt);
+    let mut rng = SplitMix64::new(12);
+    let mut a = RefArith::new(fmt);
+    for &(h, w, oh, ow) in &[
+        (4, 4, 2, 2),
+        (4, 4, 3, 3),
+        (5, 5, 3, 3),
+        (16, 16, 13, 13),
+        (16, 16, 5, 5),
+        (3, 5, 2, 4),
+        (3, 3, 3, 3),
+        (3, 3, 1, 1),
+    ] {
+        let x = random_tensor(fmt, &[2, h, w], &mut rng, 2.0);
+        let y = area_down(&mut a, &x, oh, ow).unwrap();
+        assert_eq!(y.shape(), &[2, oh, ow]);
+        let want = area_f64(&x.to_f64(), 2, h, w, oh, ow);
+        for (k, (got, v)) in y.to_f64().iter().zip(&want).enumerate() {
+            // round(round(sum) * round(1/count)): three roundings of relative error u each
+            let tol = 3.1 * u * v.abs() + fmt.min_positive().to_f64();
+            assert!(
+                (got - v).abs() <= tol,
+                "{h}x{w} -> {oh}x{ow} output {k}: {got} vs {v} (tol {tol})"
+            );
+        }
+        if (h, w) == (oh, ow) {
+            assert_eq!(y, x, "same size is the identity");
+        }
+    }
+}
+
+#[test]
+fn phi_matches_f64_residual_conv() {
+    let fmt = Format::new(12, 6).unwrap();
+    let u = unit(fmt);
+    let mut cfg = test_cfg();
+    cfg.fmt = fmt;
+    let w = ReconWeights::seeded(&cfg, 5).unwrap();
+    let mut rng = SplitMix64::new(13);
+    let mut a = RefArith::new(fmt);
+    let (c, n) = (cfg.cvae, 3usize);
+    let x = random_tensor(fmt, &[c, n, n], &mut rng, 1.0);
+    let xs = x.to_f64();
+    for conv in &w.phi {
+        let y = phi(&mut a, conv, &x).unwrap().to_f64();
+        let k = conv.weight.to_f64();
+        let b = conv.bias.to_f64();
+        for o in 0..c {
+            for i in 0..n {
+                for j in 0..n {
+                    let mut s = b[o];
+                    let mut mag = b[o].abs();
+                    for q in 0..c {
+                        for m in 0..3 {
+                            for l in 0..3 {
+                                let (yy, xx) = (i as i64 + m as i64 - 1, j as i64 + l as i64 - 1);
+                                if yy < 0 || xx < 0 || yy >= n as i64 || xx >= n as i64 {
+                                    continue;
+                                }
+                                let t = k[((o * c + q) * 3 + m) * 3 + l]
+                                    * xs[(q * n + yy as usize) * n + xx as usize];
+                                s += t;
+                                mag += t.abs();
+                            }
+                        }
+                    }
+                    let hv = xs[(o * n + i) * n + j];
+                    let want = 0.5 * hv + 0.5 * s;
+                    let got = y[(o * n + i) * n + j];
+                    let tol = u * want.abs() + 1.1 * u * (0.5 * mag + 0.5 * hv.abs());
+                    assert!(
+                        (got - want).abs() <= tol,
+                        "phi ({o},{i},{j}): {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn group_norm_matches_f64() {
+    let fmt = Format::new(14, 6).unwrap();
+    let mut rng = SplitMix64::new(14);
+    let mut a = RefArith::new(fmt);
+    let (c, h, w, g) = (4usize, 3usize, 2usize, 2usize);
+    let x = random_tensor(fmt, &[c, h, w], &mut rng, 2.0);
+    let gw = GroupNormWeights {
+        weight: random_tensor(fmt, &[c], &mut rng, 1.5),
+        bias: random_tensor(fmt, &[c], &mut rng, 0.5),
+    };
+    let y = group_norm(&mut a, &x, g, &gw, 1e-6).unwrap().to_f64();
+    let xs = x.to_f64();
+    let (gam, bet) = (gw.weight.to_f64(), gw.bias.to_f64());
+    let n = (c / g) * h * w;
+    for gi in 0..g {
+        let vals = &xs[gi * n..(gi + 1) * n];
+        let mu = vals.iter().sum::<f64>() / n as f64;
+        let var = vals.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / n as f64;
+        let r = 1.0 / (var + 1e-6).sqrt();
+        for (k, v) in vals.iter().enumerate() {
+            let ch = gi * (c / g) + k / (h * w);
+            let want = (v - mu) * r * gam[ch] + bet[ch];
+            let got = y[gi * n + k];
+            // a dozen roundings on values of magnitude ~ |gamma| * 3
+            let tol = 40.0 * unit(fmt) * (gam[ch].abs() * 3.0 + bet[ch].abs());
+            assert!(
+                (got - want).abs() <= tol,
+                "group {gi} elt {k}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Circuits against the reference, bit for bit.
+
+/// The whole phase 2 chain over every scale: tokens (one-hot) -> codebook lookup -> next
+/// autoregressive input, f_hat carried from scale to scale. Returns the final f_hat and the
+/// next-scale maps.
+fn recon_chain<A: Arith>(
+    a: &mut A,
+    cfg: &VarConfig,
+    w: &ReconWeights,
+    choices: &[Vec<A::Choice>],
+) -> Vec<Tensor<A::V>> {
+    let mut f_hat: Option<Tensor<A::V>> = None;
+    let mut outs = Vec::new();
+    for (si, &pn) in cfg.patch_nums.iter().enumerate() {
+        let h = codebook_lookup(a, w, &choices[si], pn).unwrap();
+        let (f, next) =
+            next_autoregressive_input(a, &cfg.patch_nums, w, si, f_hat.as_ref(), &h).unwrap();
+        if si + 1 < cfg.patch_nums.len() {
+            outs.push(next);
+        }
+        f_hat = Some(f);
+    }
+    outs.push(f_hat.unwrap());
+    outs
+}
+
+#[test]
+fn recon_circuit_equals_reference() {
+    let mut cfg = test_cfg();
+    cfg.patch_nums = vec![1, 2, 5]; // Phi 0, 2, 3; bicubic 1->5, 2->5; area 5->2 (9-cell windows)
+    let fmt = cfg.fmt;
+    let w = ReconWeights::seeded(&cfg, 21).unwrap();
+    let v = cfg.vocab;
+
+    let mut b = Builder::new();
+    let mut a = CircuitArith::new(&mut b, fmt);
+    let mut choices: Vec<Vec<Vec<Lit>>> = Vec::new();
+    for (si, &pn) in cfg.patch_nums.iter().enumerate() {
+        let mut per = Vec::new();
+        for t in 0..pn * pn {
+            let bits: Vec<Lit> = (0..v)
+                .map(|k| a.b.input(&format!("tok{si}.{t}.{k}")).unwrap())
+                .collect();
+            per.push(a.choice_from_bits(&bits).unwrap());
+        }
+        choices.push(per);
+    }
+    let outs = recon_chain(&mut a, &cfg, &w, &choices);
+    let mut out_widths = Vec::new();
+    for (k, o) in outs.iter().enumerate() {
+        circuit_output(a.b, &format!("out{k}"), o).unwrap();
+        out_widths.extend(std::iter::repeat(fmt.width()).take(o.len()));
+    }
+    let c = b.finish();
+    let s = c.stats();
+    println!(
+        "recon {:?}: depth {} gates {} wires {}",
+        cfg.patch_nums, s.depth, s.gates, s.wires
+    );
+
+    let ntok: usize = cfg.patch_nums.iter().map(|p| p * p).sum();
+    let widths = vec![1u32; ntok * v];
+    let mut rng = SplitMix64::new(22);
+    let mut inputs = Vec::new();
+    let mut want = Vec::new();
+    for _ in 0..INSTANCES {
+        let idx: Vec<Vec<usize>> = cfg
+            .patch_nums
+            .iter()
+            .map(|&pn| (0..pn * pn).map(|_| rng.below(v as u64) as usize).collect())
+            .collect();
+        let mut bits = Vec::new();
+        for per in &idx {
+            for &i in per {
+                bits.extend((0..v).map(|k| (k == i) as u64));
+            }
+        }
+        inputs.push(bits);
+        let mut r = RefArith::new(fmt);
+        let outs = recon_chain(&mut r, &cfg, &w, &idx);
+        want.push(outs.iter().flat_map(|t| t.to_bits()).collect::<Vec<u64>>());
+    }
+    let got = eval_cpu(&c, &inputs, &widths, &out_widths);
+    for (i, (g, wv)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, wv, "instance {i}");
+    }
+    // The instances differ (the check is not vacuous).
+    assert!(want.iter().any(|x| x != &want[0]));
+}
+
+/// Build the decoder circuit for an f_hat of side `n`; returns the circuit.
+fn decoder_circuit(cfg: &VarConfig, w: &DecoderWeights, n: usize) -> Circuit {
+    let mut b = Builder::new();
+    let mut a = CircuitArith::new(&mut b, cfg.fmt);
+    let x = circuit_input(&mut a, "f_hat", vec![cfg.cvae, n, n]).unwrap();
+    let y = decode(&mut a, cfg, w, &x).unwrap();
+    assert_eq!(y.shape(), &[cfg.vae_out_ch, 2 * n, 2 * n]);
+    circuit_output(a.b, "image", &y).unwrap();
+    b.finish()
+}
+
+#[test]
+fn decoder_circuit_equals_reference() {
+    let cfg = test_cfg();
+    let fmt = cfg.fmt;
+    let w = DecoderWeights::seeded(&cfg, 31).unwrap();
+    let n = 2;
+    let t0 = Instant::now();
+    let c = decoder_circuit(&cfg, &w, n);
+    let s = c.stats();
+    println!(
+        "decoder micro (Cvae 4, 2x2 -> 4x4, ch 8/4, groups 2, F(5,4)): depth {} gates {} wires {} (build {:?})",
+        s.depth,
+        s.gates,
+        s.wires,
+        t0.elapsed()
+    );
+    let nin = cfg.cvae * n * n;
+    let nout = cfg.vae_out_ch * 4 * n * n;
+    let mut rng = SplitMix64::new(32);
+    let mut inputs = Vec::new();
+    let mut want = Vec::new();
+    for _ in 0..INSTANCES {
+        let x = random_tensor(fmt, &[cfg.cvae, n, n], &mut rng, 1.5);
+        inputs.push(x.to_bits());
+        let mut r = RefArith::new(fmt);
+        want.push(decode(&mut r, &cfg, &w, &x).unwrap().to_bits());
+    }
+    let got = eval_cpu(
+        &c,
+        &inputs,
+        &vec![fmt.width(); nin],
+        &vec![fmt.width(); nout],
+    );
+    for (i, (g, wv)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, wv, "instance {i}");
+    }
+    assert!(want.iter().any(|x| x != &want[0]), "instances differ");
+    // The clamp is effective: every value within [-1, 1].
+    let one = fmt.one().unwrap().to_f64();
+    for wv in &want {
+        for &bits in wv {
+            let v = fmt.from_bits(bits).unwrap().to_f64();
+            assert!(v.abs() <= one);
+        }
+    }
+}
+
+#[test]
+fn decoder_depth_independent_of_spatial_size() {
+    let cfg = test_cfg();
+    let w = DecoderWeights::seeded(&cfg, 41).unwrap();
+    let d2 = decoder_circuit(&cfg, &w, 2).stats();
+    let d3 = decoder_circuit(&cfg, &w, 3).stats();
+    println!(
+        "decoder depth: 2x2 {} ({} gates), 3x3 {} ({} gates)",
+        d2.depth, d2.gates, d3.depth, d3.gates
+    );
+    assert_eq!(d2.depth, d3.depth);
+    assert!(d3.gates > d2.gates);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights and errors.
+
+#[test]
+fn weights_roundtrip_by_name() {
+    let cfg = test_cfg();
+    let dw = DecoderWeights::seeded(&cfg, 7).unwrap();
+    let rw = ReconWeights::seeded(&cfg, 7).unwrap();
+    let map: std::collections::HashMap<String, Tensor<Float>> = dw
+        .named_tensors()
+        .into_iter()
+        .chain(rw.named_tensors())
+        .map(|(n, t)| (n, t.clone()))
+        .collect();
+    let n_names = dw.named_tensors().len() + rw.named_tensors().len();
+    assert_eq!(map.len(), n_names, "names are unique");
+    for name in [
+        "post_quant_conv.weight",
+        "decoder.conv_in.weight",
+        "decoder.mid.attn_1.qkv.weight",
+        "decoder.up.1.attn.0.proj_out.bias",
+        "decoder.up.1.upsample.conv.weight",
+        "decoder.up.0.block.0.nin_shortcut.weight",
+        "decoder.norm_out.weight",
+        "decoder.conv_out.bias",
+        "quantize.embedding.weight",
+        "quantize.quant_resi.qresi_ls.3.bias",
+    ] {
+        assert!(map.contains_key(name), "{name}");
+    }
+    let mut get = |name: &str, _shape: &[usize]| {
+        map.get(name)
+            .cloned()
+            .ok_or(tcvar::model::ModelError::Weights {
+                name: name.into(),
+                reason: "missing".into(),
+            })
+    };
+    assert_eq!(DecoderWeights::load(&cfg, &mut get).unwrap(), dw);
+    assert_eq!(ReconWeights::load(&cfg, &mut get).unwrap(), rw);
+    // A missing tensor and a wrong shape are errors naming the tensor.
+    let mut missing = |name: &str, shape: &[usize]| {
+        if name == "decoder.mid.block_2.conv1.weight" {
+            Err(tcvar::model::ModelError::Weights {
+                name: name.into(),
+                reason: "missing".into(),
+            })
+        } else {
+            Ok(Tensor::zeros(cfg.fmt, shape.to_vec()).unwrap())
+        }
+    };
+    let e = DecoderWeights::load(&cfg, &mut missing)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("decoder.mid.block_2.conv1.weight"), "{e}");
+    let mut wrong = |name: &str, shape: &[usize]| {
+        let mut s = shape.to_vec();
+        if name == "quantize.embedding.weight" {
+            s[0] += 1;
+        }
+        Ok(Tensor::zeros(cfg.fmt, s).unwrap())
+    };
+    let e = ReconWeights::load(&cfg, &mut wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("quantize.embedding.weight"), "{e}");
+}
+
+#[test]
+fn shape_errors_are_errors() {
+    let cfg = test_cfg();
+    let fmt = cfg.fmt;
+    let mut a = RefArith::new(fmt);
+    let dw = DecoderWeights::seeded(&cfg, 1).unwrap();
+    let rw = ReconWeights::seeded(&cfg, 1).unwrap();
+    let bad = Tensor::zeros(fmt, vec![cfg.cvae + 1, 2, 2]).unwrap();
+    assert!(decode(&mut a, &cfg, &dw, &bad).is_err());
+    let h = Tensor::zeros(fmt, vec![cfg.cvae, 2, 2]).unwrap();
+    assert!(next_autoregressive_input(&mut a, &cfg.patch_nums, &rw, 0, None, &h).is_err());
+    assert!(next_autoregressive_input(&mut a, &cfg.patch_nums, &rw, 5, None, &h).is_err());
+    assert!(codebook_lookup(&mut a, &rw, &[0usize, 1], 2).is_err());
+    assert!(codebook_lookup(&mut a, &rw, &[99usize], 1).is_err());
+    assert!(area_down(&mut a, &h, 0, 1).is_err());
+    let mut bad_cfg = cfg.clone();
+    bad_cfg.vae_groups = 3;
+    assert!(DecoderWeights::seeded(&bad_cfg, 1).is_err());
+}
