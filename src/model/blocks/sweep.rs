@@ -292,7 +292,13 @@ impl BlockSpec {
         match self.block {
             Block::Interp => vec![self.d, h.div_ceil(2), w.div_ceil(2)],
             Block::Conv3x3 => vec![self.d, h, w],
-            Block::Transformer => vec![self.d, 1, 1],
+            Block::Transformer => {
+                let (h0, w0) = scale_schedule(h, w, self.m.max(1))
+                    .ok()
+                    .and_then(|s| s.first().copied())
+                    .unwrap_or((1, 1));
+                vec![self.d, h0, w0]
+            }
             _ => vec![self.n, self.d],
         }
     }
@@ -349,7 +355,7 @@ impl BlockSpec {
             Block::Conv3x3 => conv2d(a, x, &w.conv_k, Some(&w.conv_b), 1),
             Block::Transformer => {
                 let scales = scale_schedule(h, wd, self.m)?;
-                var_transformer(a, x, &w.layers, &scales, AttnOptions::default())
+                var_transformer(a, x, &w.layers, &scales[1..], AttnOptions::default())
             }
         }
     }
@@ -398,10 +404,22 @@ pub struct SweepRow {
 /// grid point (deterministic). Errors: a block that cannot be built (e.g. more than the iterated
 /// sum's maximum of terms), an empty `ms` is allowed (no transformer rows).
 pub fn sweep(fmt: Format, ns: &[usize], ds: &[usize], ms: &[usize]) -> Result<Vec<SweepRow>> {
+    sweep_blocks(fmt, &Block::SINGLE, ns, ds, ms)
+}
+
+/// [`sweep`] restricted to the single blocks `blocks` (the transformer rows for `ms` as in
+/// [`sweep`]).
+pub fn sweep_blocks(
+    fmt: Format,
+    blocks: &[Block],
+    ns: &[usize],
+    ds: &[usize],
+    ms: &[usize],
+) -> Result<Vec<SweepRow>> {
     let g = GadgetDepths::measure(fmt)?;
     let mut rows = Vec::new();
     let mut specs = Vec::new();
-    for &block in &Block::SINGLE {
+    for &block in blocks {
         for &n in ns {
             for &d in ds {
                 specs.push(BlockSpec {

@@ -74,8 +74,9 @@ impl LayerWeights {
     }
 }
 
-/// The scale schedule of an m-layer transformer ending at `(h, w)`: layer `i` (1-based) works
-/// at `(ceil(h i / m), ceil(w i / m))`. Errors for m = 0.
+/// The scale schedule of an m-layer transformer ending at `(h, w)`: `m + 1` scales, entry `i`
+/// (0-based) is `(ceil(h (i+1) / (m+1)), ceil(w (i+1) / (m+1)))`; entry 0 is the input map's
+/// size, entry i the size layer i works at, the last is `(h, w)`. Errors for m = 0.
 pub fn scale_schedule(h: usize, w: usize, m: usize) -> Result<Vec<(usize, usize)>> {
     if m == 0 {
         return Err(ModelError::Config {
@@ -83,12 +84,13 @@ pub fn scale_schedule(h: usize, w: usize, m: usize) -> Result<Vec<(usize, usize)
             reason: "a transformer needs at least one layer".into(),
         });
     }
-    Ok((1..=m)
-        .map(|i| ((h * i).div_ceil(m), (w * i).div_ceil(m)))
+    Ok((1..=m + 1)
+        .map(|i| ((h * i).div_ceil(m + 1), (w * i).div_ceil(m + 1)))
         .collect())
 }
 
-/// Definition 4.9: `x: [d, h_0, w_0]`, one [`LayerWeights`] and one scale `(h_i, w_i)` per layer;
+/// Definition 4.9: `x: [d, h_0, w_0]`, one [`LayerWeights`] and one scale `(h_i, w_i)` per layer
+/// (e.g. entries `1..` of [`scale_schedule`]);
 /// returns the last layer's tokens `[h_m w_m, d]` (see the module docs for the reading).
 pub fn var_transformer<A: Arith>(
     a: &mut A,
