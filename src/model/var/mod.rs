@@ -8,5 +8,7 @@
 
 pub mod config;
 pub mod decoder;
+pub mod pass;
 pub mod recon;
+pub mod transformer;
 pub mod weights;
