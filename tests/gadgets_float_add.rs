@@ -393,11 +393,9 @@ fn rand_list(rng: &mut ChaCha8Rng, f: Format, n: usize, kind: u32) -> Vec<Float>
     v
 }
 
-fn build_n(
-    f: Format,
-    n: usize,
-    g: &dyn Fn(&mut Builder, &[FloatWord]) -> Vec<Vec<Lit>>,
-) -> Circuit {
+type NBuild<'a> = &'a dyn Fn(&mut Builder, &[FloatWord]) -> Vec<Vec<Lit>>;
+
+fn build_n(f: Format, n: usize, g: NBuild) -> Circuit {
     let mut b = Builder::new();
     let xs: Vec<FloatWord> = (0..n)
         .map(|i| FloatWord::input(&mut b, &format!("x{i}"), f).unwrap())
@@ -523,7 +521,7 @@ fn bad_operands_are_errors() {
     assert!(sum::sum(&mut b, &[x.clone(), y.clone()]).is_err());
     assert!(cmp::max_n(&mut b, &[]).is_err());
     assert!(cmp::argmax_n(&mut b, &[x.clone(), y.clone()]).is_err());
-    assert!(sum::dot(&mut b, &[x.clone()], &[]).is_err());
+    assert!(sum::dot(&mut b, std::slice::from_ref(&x), &[]).is_err());
     assert!(round::round_pack(&mut b, f, &[], Lit::FALSE, &[]).is_err());
 }
 

@@ -265,6 +265,7 @@ pub fn round_pack(
     }
     let wt = |i: usize, wgt: i64| -> Vec<(Lit, i64)> { win[i].iter().map(|&g| (g, wgt)).collect() };
     let mut sig_out = Vec::with_capacity(p as usize);
+    #[allow(clippy::needless_range_loop)] // j indexes the window and is a bit position
     for j in 0..(p - 1) as usize {
         // carry into bit j of the window on rounding up: c_0 = up = [2r + st + w_0 >= 3],
         // c_j = r AND w_0 .. w_{j-1} (w_0 set makes up = r).

@@ -90,19 +90,21 @@ impl Grid {
         Ok(out)
     }
 
-    /// The staircase of bit `t` of `S` (or `-S`) in two's complement: `(gates with weights,
-    /// base)`, the bit being `base + sum w g`.
-    fn bit_stair(
+    /// The staircase of bit `t` of `S` (or `-S`) in two's complement, unbuilt: the form, its
+    /// thresholds with the staircase weight of each, and the base, the bit being
+    /// `base + sum weight * [form >= theta]`; plus the block index.
+    #[allow(clippy::type_complexity)]
+    fn stair_spec(
         &self,
-        b: &mut Builder,
         carries: &[(Vec<Lit>, i128, i128)],
         t: usize,
         negate: bool,
-    ) -> Result<(Vec<(Lit, i64)>, i64)> {
-        let k = match self.starts.iter().rposition(|&s| s <= t) {
-            Some(k) => k,
-            None => 0,
-        };
+    ) -> (Vec<(Lit, i64)>, Vec<i128>, Vec<i64>, i64, usize) {
+        let k: usize = self
+            .starts
+            .iter()
+            .rposition(|&s| s <= t)
+            .unwrap_or_default();
         let kb = t - self.starts[k];
         let (mut f, r) = self.block_form(k, t, negate);
         let (cl, clo, chi) = &carries[k];
@@ -119,8 +121,37 @@ impl Grid {
             signs.push(if bit(v) == 1 { 1 } else { -1 });
             v += half;
         }
-        let g = bank(b, &f, &thetas)?;
-        Ok((g.into_iter().zip(signs).collect(), base))
+        (f, thetas, signs, base, k)
+    }
+
+    /// The staircases of bit `t` of `S` and of `-S`: `[(gates with weights, base); 2]`. In
+    /// the first block (no carry) both read the same form (`[-F >= th] = NOT [F >= 1 - th]`),
+    /// so they are built as one bank.
+    #[allow(clippy::type_complexity)]
+    fn bit_stairs(
+        &self,
+        b: &mut Builder,
+        cpos: &[(Vec<Lit>, i128, i128)],
+        cneg: &[(Vec<Lit>, i128, i128)],
+        t: usize,
+    ) -> Result<[(Vec<(Lit, i64)>, i64); 2]> {
+        let (f, th, sg, base, k) = self.stair_spec(cpos, t, false);
+        let (nf, nth, nsg, nbase, _) = self.stair_spec(cneg, t, true);
+        if k == 0 {
+            let mut all = th.clone();
+            all.extend(nth.iter().map(|&x| 1 - x));
+            let g = bank(b, &f, &all)?;
+            let (gp, gn) = g.split_at(th.len());
+            let pos = gp.iter().copied().zip(sg).collect();
+            let neg = gn.iter().map(|&l| !l).zip(nsg).collect();
+            return Ok([(pos, base), (neg, nbase)]);
+        }
+        let gp = bank(b, &f, &th)?;
+        let gn = bank(b, &nf, &nth)?;
+        Ok([
+            (gp.into_iter().zip(sg).collect(), base),
+            (gn.into_iter().zip(nsg).collect(), nbase),
+        ])
     }
 
     /// The sign of S: `[S <= -1]`, one threshold on the top block's form plus carry.
@@ -222,11 +253,9 @@ pub(crate) fn sum_signed(
         let mut mag = Vec::with_capacity(nbits);
         for t in 0..nbits {
             let mut lits = Vec::new();
-            for (negate, carr, cond) in [
-                (false, &cpos, Cond::not(sigma)),
-                (true, &cneg, Cond::lit(sigma)),
-            ] {
-                let (stair, base) = grid.bit_stair(b, carr, t, negate)?;
+            let stairs = grid.bit_stairs(b, &cpos, &cneg, t)?;
+            for ((stair, base), cond) in stairs.iter().zip([Cond::not(sigma), Cond::lit(sigma)]) {
+                let (stair, base) = (stair.clone(), *base);
                 let g = gate_if(b, &stair, 1 - base, &[&cond])?;
                 if g != Lit::FALSE {
                     lits.push(g);
