@@ -263,7 +263,12 @@ fn weighted_sums_beyond_2_pow_31_are_exact() {
             let ev = check_batches(&ctx, &c, &opts, &[33, 1000], &what);
             let p = ev.plan_summary();
             match form_kernel {
-                FormKernel::PerLane => assert!(p.wide_forms > 0 && p.sliced_forms == 0, "{p:?}"),
+                FormKernel::PerLane => {
+                    assert!(
+                        p.wide_forms > 0 && p.sliced_forms + p.count_forms == 0,
+                        "{p:?}"
+                    )
+                }
                 FormKernel::Sliced => assert!(p.sliced_forms > 0 && p.wide_forms == 0, "{p:?}"),
                 FormKernel::Auto => {}
             }
@@ -296,7 +301,7 @@ fn every_form_kernel_matches_reference() {
     let Some(ctx) = context("every_form_kernel_matches_reference") else {
         return;
     };
-    for form_kernel in [FormKernel::PerLane, FormKernel::Sliced] {
+    for form_kernel in [FormKernel::PerLane, FormKernel::Sliced, FormKernel::Auto] {
         let opts = GpuOptions {
             form_kernel,
             ..Default::default()
@@ -315,8 +320,10 @@ fn every_form_kernel_matches_reference() {
             let ev = check_batches(&ctx, &c, &opts, &[1, 33, 1000], &what);
             let p = ev.plan_summary();
             match form_kernel {
-                FormKernel::PerLane => assert_eq!(p.sliced_forms, 0),
-                _ => assert_eq!(p.narrow_forms + p.wide_forms, 0),
+                FormKernel::PerLane => assert_eq!(p.sliced_forms + p.count_forms, 0),
+                FormKernel::Sliced => assert_eq!(p.narrow_forms + p.wide_forms + p.count_forms, 0),
+                FormKernel::Auto if max_weight == 1 => assert!(p.count_forms > 0, "{p:?}"),
+                FormKernel::Auto => {}
             }
         }
     }
@@ -331,7 +338,7 @@ fn every_form_kernel_matches_reference() {
     })
     .expect("layered");
     let ev = check_batches(&ctx, &c, &GpuOptions::default(), &[1000], "majority16 auto");
-    assert!(ev.plan_summary().sliced_forms > 0);
+    assert!(ev.plan_summary().count_forms > 0);
 }
 
 #[test]

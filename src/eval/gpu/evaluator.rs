@@ -49,6 +49,8 @@ pub struct PlanSummary {
     pub wide_forms: u32,
     /// Forms on the bit-sliced counter kernel.
     pub sliced_forms: u32,
+    /// Unit-weight forms on the 8-plane counter kernel.
+    pub count_forms: u32,
     /// The per-binding byte limit used.
     pub binding_limit: u64,
 }
@@ -82,6 +84,7 @@ struct Pipelines {
     narrow: wgpu::ComputePipeline,
     wide: wgpu::ComputePipeline,
     sliced: wgpu::ComputePipeline,
+    count: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
     layout0: wgpu::BindGroupLayout,
     layout_logic: wgpu::BindGroupLayout,
@@ -317,6 +320,7 @@ impl GpuEvaluator {
             narrow_forms: self.plan.narrow_forms,
             wide_forms: self.plan.wide_forms,
             sliced_forms: self.plan.sliced_forms,
+            count_forms: self.plan.count_forms,
             binding_limit: self.limit,
         }
     }
@@ -581,6 +585,9 @@ impl GpuEvaluator {
                             (&self.pipes.narrow, &self.segs[r.segment as usize].narrow)
                         }
                         Some(Kind::Wide) => (&self.pipes.wide, &self.segs[r.segment as usize].wide),
+                        Some(Kind::Count) => {
+                            (&self.pipes.count, &self.segs[r.segment as usize].narrow)
+                        }
                         Some(Kind::Sliced) => {
                             (&self.pipes.sliced, &self.segs[r.segment as usize].wide)
                         }
@@ -768,6 +775,10 @@ fn build_pipelines(ctx: &GpuContext) -> Result<Pipelines, EvalError> {
         "threshold_sliced.wgsl",
         &src(include_str!("../../../shaders/threshold_sliced.wgsl")),
     )?;
+    let m_count = ctx.shader(
+        "threshold_count.wgsl",
+        &src(include_str!("../../../shaders/threshold_count.wgsl")),
+    )?;
     let m_gather = ctx.shader(
         "gather.wgsl",
         &src(include_str!("../../../shaders/gather.wgsl")),
@@ -827,6 +838,7 @@ fn build_pipelines(ctx: &GpuContext) -> Result<Pipelines, EvalError> {
             narrow: pipe("narrow", &m_narrow, &layout_form),
             wide: pipe("wide", &m_wide, &layout_form),
             sliced: pipe("sliced", &m_sliced, &layout_form),
+            count: pipe("count", &m_count, &layout_form),
             gather: pipe("gather", &m_gather, &layout_gather),
             layout0,
             layout_logic,
