@@ -6,6 +6,8 @@
 
 #[path = "tcvar/common.rs"]
 mod common;
+#[path = "tcvar/files.rs"]
+mod files;
 #[path = "tcvar/gadgets.rs"]
 mod gadgets;
 #[path = "tcvar/run.rs"]
@@ -32,6 +34,12 @@ enum Cmd {
     Formats(common::FormatsArgs),
     /// The gadget depth and size table (d_std, d_sum, d_prod, d_exp, d_sqrt).
     Gadgets(gadgets::GadgetsArgs),
+    /// Build a circuit and save it to a file.
+    Build(files::BuildArgs),
+    /// Evaluate a saved circuit on input vectors read from a file.
+    Eval(files::EvalArgs),
+    /// Export a saved circuit as structural Verilog with a testbench.
+    Export(files::ExportArgs),
 }
 
 fn main() {
@@ -58,6 +66,9 @@ fn main() {
         Some(Cmd::Run(a)) => run::run(&a),
         Some(Cmd::Formats(a)) => common::formats(&a),
         Some(Cmd::Gadgets(a)) => gadgets::gadgets(&a),
+        Some(Cmd::Build(a)) => files::build(&a),
+        Some(Cmd::Eval(a)) => files::eval(&a),
+        Some(Cmd::Export(a)) => files::export(&a),
     };
     match result {
         Ok(Outcome::Ok) => {}

@@ -1,0 +1,291 @@
+//! `tcvar build`, `tcvar eval`, `tcvar export`: circuits as files.
+//!
+//! Vector files (inputs of `eval`, outputs it writes) use the format of the Verilog testbench,
+//! so one file drives both `tcvar eval` and an Icarus simulation of `tcvar export --verilog`:
+//! one instance per line, one character `0`/`1` per bit, the LAST character being input (or
+//! output) bit 0; empty lines and lines starting with `#` are ignored.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use tcvar::circuit::verilog::{format_input_vector, parse_output_line};
+use tcvar::circuit::{Builder, Circuit};
+use tcvar::eval::Batch;
+use tcvar::float::Format;
+use tcvar::gadgets::float::{self as fg, FloatWord};
+
+use crate::common::{self, Backend, CliError, Outcome};
+
+/// Circuits `build` knows besides VAR configurations.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GadgetKind {
+    /// x + y.
+    Add,
+    /// x * y.
+    Mul,
+    /// x / y.
+    Div,
+    /// e^x.
+    Exp,
+    /// sqrt(x).
+    Sqrt,
+    /// Exact sum of n values, rounded once.
+    Sum,
+    /// Largest of n values.
+    Max,
+    /// The paper's dot product of two n-vectors.
+    Dot,
+}
+
+/// `tcvar build` options.
+#[derive(Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// A float gadget circuit to build.
+    #[arg(long, value_enum)]
+    pub gadget: GadgetKind,
+    /// Significand bits p.
+    #[arg(long, default_value_t = 8)]
+    pub p: u32,
+    /// Exponent bits q.
+    #[arg(long, default_value_t = 5)]
+    pub q: u32,
+    /// Operand count of the n-ary gadgets.
+    #[arg(long, default_value_t = 4)]
+    pub n: usize,
+    /// The circuit file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tcvar eval` options.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// A circuit file written by `tcvar build`.
+    pub circuit: PathBuf,
+    /// The input vectors (see the module docs for the format).
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Where to write the output vectors (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Evaluator.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+    /// Print a JSON summary on stdout (outputs then need --out).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tcvar export` options.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// A circuit file written by `tcvar build`.
+    pub circuit: PathBuf,
+    /// Write structural Verilog `<module>.v` and its testbench `<module>_tb.v` into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub verilog: PathBuf,
+    /// Module name.
+    #[arg(long, default_value = "tcvar_circuit")]
+    pub module: String,
+}
+
+fn gadget_circuit(kind: GadgetKind, fmt: Format, n: usize) -> Result<Circuit, CliError> {
+    let user = |e: tcvar::gadgets::error::GadgetError| CliError::User(e.to_string());
+    let mut b = Builder::new();
+    let inputs = |b: &mut Builder, k: usize, prefix: &str| -> Result<Vec<FloatWord>, CliError> {
+        (0..k)
+            .map(|i| FloatWord::input(b, &format!("{prefix}{i}"), fmt).map_err(user))
+            .collect()
+    };
+    let out = match kind {
+        GadgetKind::Add | GadgetKind::Mul | GadgetKind::Div => {
+            let x = inputs(&mut b, 2, "x")?;
+            match kind {
+                GadgetKind::Add => fg::add::add(&mut b, &x[0], &x[1]),
+                GadgetKind::Mul => fg::mul::mul(&mut b, &x[0], &x[1]),
+                _ => fg::div::div(&mut b, &x[0], &x[1]),
+            }
+            .map_err(user)?
+        }
+        GadgetKind::Exp | GadgetKind::Sqrt => {
+            let x = inputs(&mut b, 1, "x")?;
+            match kind {
+                GadgetKind::Exp => fg::table::exp(&mut b, &x[0]),
+                _ => fg::table::sqrt(&mut b, &x[0]),
+            }
+            .map_err(user)?
+        }
+        GadgetKind::Sum | GadgetKind::Max => {
+            if n == 0 {
+                return Err(CliError::User("--n must be at least 1".into()));
+            }
+            let x = inputs(&mut b, n, "x")?;
+            match kind {
+                GadgetKind::Sum => fg::sum::sum(&mut b, &x),
+                _ => fg::cmp::max_n(&mut b, &x),
+            }
+            .map_err(user)?
+        }
+        GadgetKind::Dot => {
+            if n == 0 {
+                return Err(CliError::User("--n must be at least 1".into()));
+            }
+            let x = inputs(&mut b, n, "x")?;
+            let y = inputs(&mut b, n, "y")?;
+            fg::sum::dot(&mut b, &x, &y).map_err(user)?
+        }
+    };
+    b.output_word("result", &out.bits)
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+    Ok(b.finish())
+}
+
+/// `tcvar build`.
+pub fn build(a: &BuildArgs) -> Result<Outcome, CliError> {
+    let fmt = common::format(a.p, a.q)?;
+    let t = std::time::Instant::now();
+    let c = gadget_circuit(a.gadget, fmt, a.n)?;
+    let secs = t.elapsed().as_secs_f64();
+    c.save_file(&a.out)
+        .map_err(|e| CliError::User(format!("cannot write {}: {e}", a.out.display())))?;
+    let s = c.stats();
+    if a.json {
+        let v = serde_json::json!({"file": a.out.display().to_string(), "inputs": c.num_inputs(),
+            "outputs": c.num_outputs(), "gates": s.gates, "wires": s.wires, "depth": s.depth,
+            "build_seconds": secs});
+        println!("{v}");
+    } else {
+        println!(
+            "wrote {}: {} inputs, {} outputs, {} gates, {} wires, depth {} (built in {:.2} s)",
+            a.out.display(),
+            c.num_inputs(),
+            c.num_outputs(),
+            s.gates,
+            s.wires,
+            s.depth,
+            secs
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+fn load(path: &Path) -> Result<Circuit, CliError> {
+    Circuit::load_file(path).map_err(|e| CliError::User(format!("{}: {e}", path.display())))
+}
+
+/// Read a vector file: one instance per line, `width` bits, last character = bit 0.
+pub fn read_vectors(path: &Path, width: usize) -> Result<Vec<Vec<bool>>, CliError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| CliError::User(format!("cannot read {}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| CliError::User(format!("{}: {e}", path.display())))?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let bits = parse_output_line(t, width).ok_or_else(|| {
+            CliError::User(format!(
+                "{} line {}: expected {} binary digits, found {:?}",
+                path.display(),
+                i + 1,
+                width.max(1),
+                if t.len() > 40 { &t[..40] } else { t }
+            ))
+        })?;
+        out.push(if width == 0 { Vec::new() } else { bits });
+    }
+    Ok(out)
+}
+
+/// `tcvar eval`.
+pub fn eval(a: &EvalArgs) -> Result<Outcome, CliError> {
+    let c = load(&a.circuit)?;
+    let vectors = read_vectors(&a.inputs, c.num_inputs())?;
+    let batch = Batch::from_instances(c.num_inputs() as u32, &vectors)
+        .map_err(|e| CliError::User(e.to_string()))?;
+    let lv = c.levelize();
+    let (mut evs, why) = common::evaluators(a.backend, &lv)?;
+    let mut outputs: Option<Batch> = None;
+    let mut secs = Vec::new();
+    for ev in evs.iter_mut() {
+        let (out, s) = common::timed_eval(ev.as_mut(), &batch)?;
+        secs.push((ev.name(), s));
+        if let Some(prev) = &outputs {
+            if prev != &out {
+                return Err(CliError::Failure(
+                    "the CPU and GPU evaluators disagree on this circuit".into(),
+                ));
+            }
+        }
+        outputs = Some(out);
+    }
+    let out = outputs.ok_or_else(|| CliError::Failure("no evaluator ran".into()))?;
+    let mut text = String::new();
+    for inst in out.to_instances() {
+        text.push_str(&format_input_vector(&inst));
+        text.push('\n');
+    }
+    match &a.out {
+        Some(p) => std::fs::write(p, &text)
+            .map_err(|e| CliError::User(format!("cannot write {}: {e}", p.display())))?,
+        None if a.json => {
+            return Err(CliError::User(
+                "--json prints the summary on stdout: give --out for the outputs".into(),
+            ))
+        }
+        None => {
+            std::io::stdout().write_all(text.as_bytes())?;
+        }
+    }
+    if a.json {
+        let v = serde_json::json!({"instances": vectors.len(), "inputs": c.num_inputs(),
+            "outputs": c.num_outputs(), "backend": why,
+            "eval_seconds": secs.iter().map(|(_, s)| s).sum::<f64>()});
+        println!("{v}");
+    } else if a.out.is_some() {
+        println!("evaluated {} instances ({why})", vectors.len());
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `tcvar export`.
+pub fn export(a: &ExportArgs) -> Result<Outcome, CliError> {
+    let c = load(&a.circuit)?;
+    if a.module.is_empty()
+        || !a
+            .module
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        || a.module.starts_with(|ch: char| ch.is_ascii_digit())
+    {
+        return Err(CliError::User(format!(
+            "--module {:?}: use letters, digits and '_', not starting with a digit",
+            a.module
+        )));
+    }
+    std::fs::create_dir_all(&a.verilog)
+        .map_err(|e| CliError::User(format!("cannot create {}: {e}", a.verilog.display())))?;
+    let v = a.verilog.join(format!("{}.v", a.module));
+    let tb = a.verilog.join(format!("{}_tb.v", a.module));
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&v)
+            .map_err(|e| CliError::User(format!("cannot write {}: {e}", v.display())))?,
+    );
+    c.write_verilog(&a.module, &mut f)?;
+    f.flush()?;
+    std::fs::write(&tb, c.verilog_testbench(&a.module))
+        .map_err(|e| CliError::User(format!("cannot write {}: {e}", tb.display())))?;
+    println!(
+        "wrote {} and {} (run: iverilog -o sim {} {} && vvp sim +vectors=INPUTS)",
+        v.display(),
+        tb.display(),
+        v.display(),
+        tb.display()
+    );
+    Ok(Outcome::Ok)
+}
