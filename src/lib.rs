@@ -16,3 +16,8 @@ pub mod eval;
 pub mod float;
 pub mod gadgets;
 pub mod model;
+
+/// The README's examples, compiled and run as doc-tests so that they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
