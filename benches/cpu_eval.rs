@@ -97,10 +97,10 @@ fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
 }
 
 fn bench(c: &mut Criterion) {
-    // TCVAR_BENCH_ONLY=<substring> keeps only the matching shapes (skips building the others).
+    // TCVAR_BENCH_ONLY=<a,b,..> keeps only the shapes containing one of the substrings (skips building the others).
     let only = std::env::var("TCVAR_BENCH_ONLY").unwrap_or_default();
     for (name, spec) in shapes() {
-        if !name.contains(only.as_str()) {
+        if !only.is_empty() && !only.split(',').any(|o| name.contains(o)) {
             continue;
         }
         let t = Instant::now();
