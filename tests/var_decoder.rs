@@ -21,21 +21,29 @@ use tcvar::model::{Arith, CircuitArith, RefArith};
 
 const INSTANCES: usize = 64;
 
-/// The micro-like decoder shape of these tests: Cvae 4, f_hat 2x2, channels 8 at the lowest
-/// level and 4 at full resolution (a 1x1 shortcut), 2 groups, one upsampling, attention in the
-/// middle and at the lowest level, format F(5, 4).
+/// The small decoder shape of the bit-exact tests (kept small so that CI stays fast): Cvae 4,
+/// f_hat 2x2, channels 4 at the lowest level and 2 at full resolution (so a 1x1 shortcut),
+/// 2 groups, one upsampling, attention in the middle and at the lowest level, F(5, 4).
 fn test_cfg() -> VarConfig {
     let mut c = VarConfig::preset("micro").unwrap();
     c.fmt = Format::new(5, 4).unwrap();
     c.patch_nums = vec![1, 2];
     c.cvae = 4;
     c.vocab = 8;
-    c.vae_ch = 4;
+    c.vae_ch = 2;
     c.vae_ch_mult = vec![1, 2];
     c.vae_num_res_blocks = 0;
     c.vae_groups = 2;
     c.vae_mid_attn = true;
     c.vae_up_attn = true;
+    c.validate().unwrap();
+    c
+}
+
+/// The brief's micro-like shape (channels 8 and 4): only for the size report.
+fn wide_cfg() -> VarConfig {
+    let mut c = test_cfg();
+    c.vae_ch = 4;
     c.validate().unwrap();
     c
 }
@@ -311,7 +319,7 @@ fn recon_chain<A: Arith>(
 #[test]
 fn recon_circuit_equals_reference() {
     let mut cfg = test_cfg();
-    cfg.patch_nums = vec![1, 2, 5]; // Phi 0, 2, 3; bicubic 1->5, 2->5; area 5->2 (9-cell windows)
+    cfg.patch_nums = vec![1, 2, 3]; // Phi 0, 2, 3; bicubic 1->3, 2->3; area 3->2, 3->3
     let fmt = cfg.fmt;
     let w = ReconWeights::seeded(&cfg, 21).unwrap();
     let v = cfg.vocab;
@@ -372,6 +380,46 @@ fn recon_circuit_equals_reference() {
     assert!(want.iter().any(|x| x != &want[0]));
 }
 
+/// Bicubic 2x2 -> 5x5 then area 5x5 -> 2x2 (windows of 3x3 cells: a non-power-of-two count)
+/// and 5x5 -> 3x3, one channel, as a circuit against the reference.
+#[test]
+fn resampling_circuit_equals_reference() {
+    let fmt = Format::new(5, 4).unwrap();
+    fn run<A: Arith>(a: &mut A, x: &Tensor<A::V>) -> Vec<Tensor<A::V>> {
+        let up = bicubic_up(a, x, 5, 5).unwrap();
+        let d2 = area_down(a, &up, 2, 2).unwrap();
+        let d3 = area_down(a, &up, 3, 3).unwrap();
+        vec![up, d2, d3]
+    }
+    let mut b = Builder::new();
+    let mut a = CircuitArith::new(&mut b, fmt);
+    let x = circuit_input(&mut a, "x", vec![1, 2, 2]).unwrap();
+    let outs = run(&mut a, &x);
+    let mut out_widths = Vec::new();
+    for (k, o) in outs.iter().enumerate() {
+        circuit_output(a.b, &format!("out{k}"), o).unwrap();
+        out_widths.extend(std::iter::repeat(fmt.width()).take(o.len()));
+    }
+    let c = b.finish();
+    let mut rng = SplitMix64::new(23);
+    let mut inputs = Vec::new();
+    let mut want = Vec::new();
+    for _ in 0..INSTANCES {
+        let x = random_tensor(fmt, &[1, 2, 2], &mut rng, 4.0);
+        inputs.push(x.to_bits());
+        let mut r = RefArith::new(fmt);
+        want.push(
+            run(&mut r, &x)
+                .iter()
+                .flat_map(|t| t.to_bits())
+                .collect::<Vec<u64>>(),
+        );
+    }
+    let got = eval_cpu(&c, &inputs, &[fmt.width(); 4], &out_widths);
+    assert_eq!(got, want);
+    assert!(want.iter().any(|x| x != &want[0]));
+}
+
 /// Build the decoder circuit for an f_hat of side `n`; returns the circuit.
 fn decoder_circuit(cfg: &VarConfig, w: &DecoderWeights, n: usize) -> Circuit {
     let mut b = Builder::new();
@@ -393,7 +441,7 @@ fn decoder_circuit_equals_reference() {
     let c = decoder_circuit(&cfg, &w, n);
     let s = c.stats();
     println!(
-        "decoder micro (Cvae 4, 2x2 -> 4x4, ch 8/4, groups 2, F(5,4)): depth {} gates {} wires {} (build {:?})",
+        "decoder (Cvae 4, 2x2 -> 4x4, ch 4/2, groups 2, F(5,4)): depth {} gates {} wires {} (build {:?})",
         s.depth,
         s.gates,
         s.wires,
@@ -432,7 +480,14 @@ fn decoder_circuit_equals_reference() {
 
 #[test]
 fn decoder_depth_independent_of_spatial_size() {
-    let cfg = test_cfg();
+    // A narrower decoder (Cvae 2, channels 2 and 1, one group, both attention kinds) built for
+    // f_hat 2x2 and 3x3: the same depth, more gates. (At 1x1 some sums have a single operand
+    // and are free, so the depth is constant from 2x2 on.)
+    let mut cfg = test_cfg();
+    cfg.cvae = 2;
+    cfg.vae_ch = 1;
+    cfg.vae_groups = 1;
+    cfg.validate().unwrap();
     let w = DecoderWeights::seeded(&cfg, 41).unwrap();
     let d2 = decoder_circuit(&cfg, &w, 2).stats();
     let d3 = decoder_circuit(&cfg, &w, 3).stats();
@@ -530,4 +585,32 @@ fn shape_errors_are_errors() {
     let mut bad_cfg = cfg.clone();
     bad_cfg.vae_groups = 3;
     assert!(DecoderWeights::seeded(&bad_cfg, 1).is_err());
+}
+
+/// Sizes for the report (slow: run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn decoder_sizes_report() {
+    let micro = VarConfig::preset("micro").unwrap();
+    for (name, cfg) in [
+        ("micro preset", micro),
+        ("ch 4/2 + up attn (tests)", test_cfg()),
+        ("ch 8/4 + up attn", wide_cfg()),
+    ] {
+        let w = DecoderWeights::seeded(&cfg, 1).unwrap();
+        let n = cfg.last_pn();
+        let t0 = Instant::now();
+        let c = decoder_circuit(&cfg, &w, n);
+        let s = c.stats();
+        println!(
+            "{name}: f_hat {n}x{n}: depth {} gates {} wires {} build {:?}",
+            s.depth,
+            s.gates,
+            s.wires,
+            t0.elapsed()
+        );
+        for (r, rs) in c.region_stats() {
+            println!("  {r}: depth {} gates {}", rs.depth, rs.gates);
+        }
+    }
 }
