@@ -329,3 +329,48 @@ fn dot_matches_exact_oracle() {
         Err(FloatError::FormatMismatch { .. })
     ));
 }
+
+/// A tie broken only by a term far below it: x + ulp/2 + tiny rounds up, x + ulp/2 - tiny rounds
+/// down, for tiny at many depths (inside and far below any fixed-width window of the sum).
+#[test]
+fn sum_tie_broken_by_far_tiny_term() {
+    for (p, q) in [(8, 9), (24, 9), (11, 12), (32, 16)] {
+        let f = Format::new(p, q).unwrap();
+        let x = f.from_parts(false, 0, 1u64 << (p - 1)).unwrap(); // 2^(p-1), ulp 1
+        let x1 = f.from_parts(false, 0, (1u64 << (p - 1)) + 1).unwrap(); // odd significand
+        let half = f.from_parts(false, -(p as i32), 1u64 << (p - 1)).unwrap(); // 1/2
+        let mut depths = vec![10, 60, 100, 126, 127, 128, 129, 130, 190, 200, 250];
+        depths.retain(|&d| -d - (p as i32) >= f.e_min());
+        assert!(depths.len() >= 5, "{f}");
+        for d in depths {
+            let tiny = f
+                .from_parts(false, -d - (p as i32), 1u64 << (p - 1))
+                .unwrap(); // 2^-d
+            let up = f.from_parts(false, 0, (1u64 << (p - 1)) + 1).unwrap();
+            let two_up = f.from_parts(false, 0, (1u64 << (p - 1)) + 2).unwrap();
+            // Plain ties go to even.
+            assert_eq!(f.sum(&[x, half]).unwrap(), x, "{f}");
+            assert_eq!(f.sum(&[x1, half]).unwrap(), two_up, "{f}");
+            // Broken ties.
+            for xs in [
+                vec![x, half, tiny],
+                vec![tiny, x, half],
+                vec![half, tiny, x],
+            ] {
+                assert_eq!(f.sum(&xs).unwrap(), up, "{f} d={d}");
+                assert_eq!(parts(f.sum(&xs).unwrap()), oracle_sum(f, &xs));
+            }
+            for xs in [vec![x1, half, tiny.neg()], vec![tiny.neg(), half, x1]] {
+                assert_eq!(f.sum(&xs).unwrap(), up, "{f} d={d}");
+                assert_eq!(parts(f.sum(&xs).unwrap()), oracle_sum(f, &xs));
+            }
+            // Negative mirror.
+            let neg: Vec<Float> = [x, half, tiny].iter().map(|v| v.neg()).collect();
+            assert_eq!(f.sum(&neg).unwrap(), up.neg(), "{f} d={d}");
+            // The same through dot (products by one where 1 is representable).
+            if let Ok(one) = f.one() {
+                assert_eq!(f.dot(&[x, half, tiny], &[one, one, one]).unwrap(), up);
+            }
+        }
+    }
+}

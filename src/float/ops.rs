@@ -239,7 +239,7 @@ impl Format {
             }
             return self.round_u128(acc < 0, acc.unsigned_abs(), lo, false);
         }
-        let mut acc = Accumulator::new(lo, hi, self.p(), xs.len());
+        let mut acc = Accumulator::new(lo, hi, self.p());
         for x in xs {
             acc.add(x.is_negative(), x.sig(), x.exp() as i64);
         }

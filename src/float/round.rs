@@ -120,11 +120,11 @@ pub(crate) struct Accumulator {
 }
 
 impl Accumulator {
-    /// Accumulator for at most `n` terms whose exponents lie in `[e_lo, e_hi]` and whose
-    /// significands have at most `p` bits.
-    pub(crate) fn new(e_lo: i64, e_hi: i64, p: u32, n: usize) -> Accumulator {
-        let span = (e_hi - e_lo).max(0) as u64 + p as u64 + 64 + 2; // + log2(n) <= 64, + sign
-        let _ = n;
+    /// Accumulator for any number of terms (up to 2^64) whose exponents lie in `[e_lo, e_hi]`
+    /// and whose significands have at most `p` bits.
+    pub(crate) fn new(e_lo: i64, e_hi: i64, p: u32) -> Accumulator {
+        // Span of one term, plus 64 bits of headroom for the count, plus the sign.
+        let span = (e_hi - e_lo).max(0) as u64 + p as u64 + 64 + 2;
         let limbs = span.div_ceil(64) as usize + 1;
         Accumulator {
             base: e_lo,

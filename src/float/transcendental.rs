@@ -187,7 +187,9 @@ fn ln2_bounds(prec: u64) -> (BigUint, BigUint) {
         hi += t_hi;
         j += 1;
     }
-    (lo >> g, (hi >> g) + 1u32)
+    // Back from g to prec fractional bits: floor for the lower bound, ceiling for the upper.
+    let guard = g - prec;
+    (lo >> guard, (hi >> guard) + 1u32)
 }
 
 /// Bounds on `e^x` as `[lo, hi] * 2^exp2` at working precision `prec` (bits).
@@ -242,10 +244,14 @@ fn exp_bounds_big(x: Float, prec: u64) -> (BigUint, BigUint, i64) {
 
 /// Ziv loop with `BigUint` bounds at doubling precision.
 fn exp_exact(x: Float) -> Float {
+    exp_exact_from(x, 96)
+}
+
+/// Ziv loop starting at working precision `prec` (bits).
+fn exp_exact_from(x: Float, mut prec: u64) -> Float {
     let f = x.format();
-    let mut prec: u64 = 96;
     loop {
-        let (lo, hi, exp2) = exp_bounds_big(x, prec);
+        let (lo, hi, exp2) = exp_bounds_big(x, prec.max(1));
         let a = f.round_exact(false, &lo, exp2);
         let b = f.round_exact(false, &hi, exp2);
         if a == b || prec >= MAX_PREC {
@@ -284,6 +290,33 @@ mod tests {
                 }
             }
             assert!(checked > 1000);
+        }
+    }
+
+    /// The Ziv loop started at a tiny precision must refine (several doublings) to the same
+    /// result, and the bounds at every precision must contain those at a higher one.
+    #[test]
+    fn ziv_refinement_and_nested_bounds() {
+        for (p, q) in [(4, 4), (11, 6), (24, 9), (32, 16)] {
+            let f = Format::new(p, q).unwrap();
+            let step = (f.num_values() / 400).max(1) as usize;
+            for v in f.all_values().step_by(step) {
+                let b = 64 - v.sig().leading_zeros() as i64;
+                if v.is_zero() || v.exp() as i64 + b > 17 {
+                    continue;
+                }
+                let want = v.exp_fn();
+                assert_eq!(exp_exact_from(v, 2), want, "exp of {v} from 2 bits");
+                assert_eq!(exp_exact(v), want, "exp of {v}");
+                let (lo_a, hi_a, e_a) = exp_bounds_big(v, 8);
+                let (lo_b, hi_b, e_b) = exp_bounds_big(v, 160);
+                // The 8-bit interval is far wider than the 160-bit one and contains it.
+                let e = e_a.min(e_b);
+                let sh = |x: &BigUint, ex: i64| x << ((ex - e) as u64);
+                assert!(sh(&lo_a, e_a) <= sh(&lo_b, e_b), "lower bounds of {v}");
+                assert!(sh(&hi_b, e_b) <= sh(&hi_a, e_a), "upper bounds of {v}");
+                assert!(lo_b < hi_b);
+            }
         }
     }
 }
