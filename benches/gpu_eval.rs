@@ -18,6 +18,8 @@
 //! fit the adapter's bindings in one column chunk, only the end-to-end `evaluate` (chunked)
 //! is timed.
 //!
+//! `TCVAR_BENCH_FORM_KERNEL=perlane|sliced|auto` forces the threshold-bank kernel.
+//!
 //! Environment: `TCVAR_GPU_ADAPTER` / `TCVAR_GPU_BACKEND` pick the adapter. Without an
 //! adapter the bench prints that it skipped and returns.
 
@@ -26,7 +28,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tcvar::circuit::random::{layered, LayerGate, LayeredSpec, SplitMix64};
 use tcvar::circuit::Levelized;
-use tcvar::eval::gpu::{GpuContext, GpuEvaluator, GpuOptions};
+use tcvar::eval::gpu::{FormKernel, GpuContext, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, Evaluator};
 
 /// Batch size of every bench (instances).
@@ -94,6 +96,20 @@ fn shapes() -> Vec<(&'static str, LayeredSpec)> {
     ]
 }
 
+/// `TCVAR_BENCH_FORM_KERNEL` = `auto` (default), `perlane` or `sliced`: the threshold-bank
+/// kernel choice, for comparing kernels on one adapter.
+fn options() -> GpuOptions {
+    let form_kernel = match std::env::var("TCVAR_BENCH_FORM_KERNEL").as_deref() {
+        Ok("perlane") => FormKernel::PerLane,
+        Ok("sliced") => FormKernel::Sliced,
+        _ => FormKernel::Auto,
+    };
+    GpuOptions {
+        form_kernel,
+        ..Default::default()
+    }
+}
+
 fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
     let mut rng = SplitMix64::new(seed);
     let wpr = n.div_ceil(64);
@@ -117,7 +133,7 @@ fn bench(c: &mut Criterion) {
         }
         let lv: Levelized = layered(&spec).expect("bench circuit").levelize();
         let gates = lv.num_gates();
-        let mut ev = match GpuEvaluator::with_context(ctx.clone(), &lv, &GpuOptions::default()) {
+        let mut ev = match GpuEvaluator::with_context(ctx.clone(), &lv, &options()) {
             Ok(ev) => ev,
             Err(e) => {
                 eprintln!("*** {name}: cannot upload: {e}");
