@@ -108,7 +108,7 @@ fn bicubic_f64(x: &[f64], c: usize, h: usize, w: usize, oh: usize, ow: usize) ->
 /// PyTorch's `adaptive_avg_pool2d`: windows `[floor(i in/out), ceil((i+1) in/out))`, mean.
 fn area_f64(x: &[f64], c: usize, h: usize, w: usize, oh: usize, ow: usize) -> Vec<f64> {
     let start = |i: usize, n: usize, o: usize| (i * n) / o;
-    let end = |i: usize, n: usize, o: usize| ((i + 1) * n + o - 1) / o;
+    let end = |i: usize, n: usize, o: usize| ((i + 1) * n).div_ceil(o);
     let mut out = Vec::new();
     for ch in 0..c {
         for oy in 0..oh {
@@ -341,7 +341,7 @@ fn recon_circuit_equals_reference() {
     let mut out_widths = Vec::new();
     for (k, o) in outs.iter().enumerate() {
         circuit_output(a.b, &format!("out{k}"), o).unwrap();
-        out_widths.extend(std::iter::repeat(fmt.width()).take(o.len()));
+        out_widths.extend(std::iter::repeat_n(fmt.width(), o.len()));
     }
     let c = b.finish();
     let s = c.stats();
@@ -398,7 +398,7 @@ fn resampling_circuit_equals_reference() {
     let mut out_widths = Vec::new();
     for (k, o) in outs.iter().enumerate() {
         circuit_output(a.b, &format!("out{k}"), o).unwrap();
-        out_widths.extend(std::iter::repeat(fmt.width()).take(o.len()));
+        out_widths.extend(std::iter::repeat_n(fmt.width(), o.len()));
     }
     let c = b.finish();
     let mut rng = SplitMix64::new(23);

@@ -72,6 +72,10 @@ pub enum WeightKind {
 /// the kind; returns the tensor (of exactly that shape) or an error naming the tensor.
 pub type WeightSource<'s> = dyn FnMut(&str, &[usize], WeightKind) -> Result<Tensor<Float>> + 's;
 
+/// A loader of named tensors: `get(name, expected_shape)` returns the tensor `name` (e.g.
+/// read from a safetensors file and converted to the format) or an error naming it.
+pub type TensorGetter<'g> = dyn FnMut(&str, &[usize]) -> Result<Tensor<Float>> + 'g;
+
 /// FNV-1a 64 of a name (mixes the tensor name into its seed).
 fn fnv1a(name: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -120,7 +124,7 @@ pub fn seeded_tensor(
 /// a safetensors file) and checks the shape it returns: a tensor of another shape is a
 /// [`ModelError::Weights`] naming it.
 pub fn loading_source<'g>(
-    get: &'g mut dyn FnMut(&str, &[usize]) -> Result<Tensor<Float>>,
+    get: &'g mut TensorGetter<'g>,
 ) -> impl FnMut(&str, &[usize], WeightKind) -> Result<Tensor<Float>> + 'g {
     move |name, shape, _kind| {
         let t = get(name, shape)?;
@@ -415,10 +419,7 @@ impl DecoderWeights {
 
     /// Load by state_dict name through `get(name, expected_shape)` (e.g. from safetensors);
     /// a tensor of the wrong shape is an error naming it.
-    pub fn load(
-        cfg: &VarConfig,
-        get: &mut dyn FnMut(&str, &[usize]) -> Result<Tensor<Float>>,
-    ) -> Result<Self> {
+    pub fn load(cfg: &VarConfig, get: &mut TensorGetter<'_>) -> Result<Self> {
         let mut src = loading_source(get);
         Self::build(cfg, &mut src)
     }

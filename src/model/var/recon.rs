@@ -39,11 +39,14 @@ use super::super::error::{ModelError, Result};
 use super::super::tensor::Tensor;
 use super::config::{VarConfig, NUM_PHI};
 use super::decoder::{
-    add_tensors, loading_source, seeded_tensor, ConvWeights, WeightKind, WeightSource,
+    add_tensors, loading_source, seeded_tensor, ConvWeights, TensorGetter, WeightKind, WeightSource,
 };
 
 pub use super::super::blocks::interp::bicubic_up;
 pub use super::config::phi_index;
+
+/// `(f_hat, next input map)` returned by [`next_autoregressive_input`].
+pub type FhatAndNext<V> = (Tensor<V>, Tensor<V>);
 
 /// VAR's `quant_resi` ratio: `Phi(h) = (1 - r) h + r conv(h)` with `r = 0.5`.
 pub const QUANT_RESI: f64 = 0.5;
@@ -87,10 +90,7 @@ impl ReconWeights {
 
     /// Load by state_dict name through `get(name, expected_shape)`; a tensor of the wrong
     /// shape is an error naming it.
-    pub fn load(
-        cfg: &VarConfig,
-        get: &mut dyn FnMut(&str, &[usize]) -> Result<Tensor<Float>>,
-    ) -> Result<Self> {
+    pub fn load(cfg: &VarConfig, get: &mut TensorGetter<'_>) -> Result<Self> {
         let mut src = loading_source(get);
         Self::build(cfg, &mut src)
     }
@@ -273,7 +273,7 @@ pub fn next_autoregressive_input<A: Arith>(
     si: usize,
     f_hat: Option<&Tensor<A::V>>,
     h: &Tensor<A::V>,
-) -> Result<(Tensor<A::V>, Tensor<A::V>)> {
+) -> Result<FhatAndNext<A::V>> {
     let sn = patch_nums.len();
     if si >= sn {
         return Err(shape_err(
