@@ -12,6 +12,8 @@ mod files;
 mod gadgets;
 #[path = "tcvar/run.rs"]
 mod run;
+#[path = "tcvar/scale.rs"]
+mod scale;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +36,8 @@ enum Cmd {
     Formats(common::FormatsArgs),
     /// The gadget depth and size table (d_std, d_sum, d_prod, d_exp, d_sqrt).
     Gadgets(gadgets::GadgetsArgs),
+    /// Depth and size sweeps over n, d and the number of scales, as CSV and SVG plots.
+    Scale(scale::ScaleArgs),
     /// Build a circuit and save it to a file.
     Build(files::BuildArgs),
     /// Evaluate a saved circuit on input vectors read from a file.
@@ -66,6 +70,7 @@ fn main() {
         Some(Cmd::Run(a)) => run::run(&a),
         Some(Cmd::Formats(a)) => common::formats(&a),
         Some(Cmd::Gadgets(a)) => gadgets::gadgets(&a),
+        Some(Cmd::Scale(a)) => scale::scale(&a),
         Some(Cmd::Build(a)) => files::build(&a),
         Some(Cmd::Eval(a)) => files::eval(&a),
         Some(Cmd::Export(a)) => files::export(&a),

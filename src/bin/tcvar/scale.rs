@@ -1,0 +1,372 @@
+//! `tcvar scale`: depth and size sweeps over n (tokens, pixels), d (width) and the number of
+//! scales, for the paper's blocks and the full VAR pass, as CSV and SVG plots with fitted
+//! log-log slopes: the measurements behind Theorem 5.11.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use plotters::prelude::*;
+use tcvar::model::blocks::sweep::{loglog_slope, sweep, to_csv, SweepRow};
+use tcvar::model::var::config::VarConfig;
+use tcvar::model::var::pass::{compile_with, CompileOptions};
+use tcvar::model::var::weights::VarWeights;
+
+use crate::common::{self, CliError, Outcome};
+
+fn parse_list(s: &str, what: &str) -> Result<Vec<usize>, CliError> {
+    let v: Result<Vec<usize>, _> = s.split(',').map(|t| t.trim().parse::<usize>()).collect();
+    match v {
+        Ok(v) if !v.is_empty() && v.iter().all(|&x| x > 0) => Ok(v),
+        _ => Err(CliError::User(format!(
+            "{what}: expected a comma-separated list of positive integers, got {s:?}"
+        ))),
+    }
+}
+
+/// `tcvar scale` options.
+#[derive(Args, Debug, Clone)]
+pub struct ScaleArgs {
+    /// Significand bits p of the sweep's format.
+    #[arg(long, default_value_t = 4)]
+    pub p: u32,
+    /// Exponent bits q of the sweep's format.
+    #[arg(long, default_value_t = 4)]
+    pub q: u32,
+    /// Token / pixel counts n of the block sweep.
+    #[arg(long, default_value = "1,4,16")]
+    pub ns: String,
+    /// Widths d of the block sweep.
+    #[arg(long, default_value = "2,4,8")]
+    pub ds: String,
+    /// Transformer layer counts m (Definition 4.9) of the block sweep.
+    #[arg(long, default_value = "1,2")]
+    pub ms: String,
+    /// Numbers of scales K of the full-model sweep (scales 1, 2, ..., K).
+    #[arg(long, default_value = "1,2,3")]
+    pub scales: String,
+    /// Widths of the full-model sweep.
+    #[arg(long, default_value = "4,8")]
+    pub widths: String,
+    /// Skip the full-model sweep.
+    #[arg(long)]
+    pub no_model: bool,
+    /// Directory for blocks.csv, model.csv and the SVG plots.
+    #[arg(long, default_value = "scale-out")]
+    pub out: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress display.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One row of the full-model sweep.
+pub struct ModelRow {
+    scales: usize,
+    width: usize,
+    depth: u32,
+    gates: u64,
+    wires: u64,
+    phase_depth: BTreeMap<String, u32>,
+}
+
+/// The micro preset with `k` scales (1, 2, ..., k) and width `d` (one head).
+fn model_config(fmt: tcvar::float::Format, k: usize, d: usize) -> Result<VarConfig, CliError> {
+    let mut cfg = VarConfig::preset("micro").map_err(|e| CliError::Failure(e.to_string()))?;
+    cfg.fmt = fmt;
+    cfg.patch_nums = (1..=k).collect();
+    cfg.width = d;
+    cfg.heads = 1;
+    cfg.validate()
+        .map_err(|e| CliError::User(format!("model sweep at K = {k}, d = {d}: {e}")))?;
+    Ok(cfg)
+}
+
+fn model_sweep(
+    fmt: tcvar::float::Format,
+    ks: &[usize],
+    ds: &[usize],
+    show: bool,
+) -> Result<Vec<ModelRow>, CliError> {
+    let mut rows = Vec::new();
+    for &k in ks {
+        for &d in ds {
+            let pb = common::spinner(show, &format!("VAR pass, {k} scales, width {d}"));
+            let cfg = model_config(fmt, k, d)?;
+            let w = VarWeights::seeded(&cfg, 0).map_err(|e| CliError::Failure(e.to_string()))?;
+            let c = compile_with(&cfg, &w, CompileOptions { progress: false })
+                .map_err(|e| CliError::User(format!("K = {k}, d = {d}: {e}")))?;
+            let s = c.circuit.stats();
+            let phase_depth = c
+                .circuit
+                .region_stats()
+                .into_iter()
+                .filter(|(p, _)| !p.is_empty() && !p.contains('.'))
+                .map(|(p, st)| (p, st.depth))
+                .collect();
+            pb.finish_and_clear();
+            rows.push(ModelRow {
+                scales: k,
+                width: d,
+                depth: s.depth,
+                gates: s.gates,
+                wires: s.wires,
+                phase_depth,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+type Series = (String, Vec<(f64, f64)>);
+
+fn svg_plot(
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    log: bool,
+    series: &[Series],
+) -> Result<(), CliError> {
+    let err = |e: String| CliError::Failure(format!("plot {}: {e}", path.display()));
+    let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
+    if pts.is_empty() {
+        return Ok(());
+    }
+    let tf = |v: f64| if log { v.max(1e-9).log10() } else { v };
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in &pts {
+        x0 = x0.min(tf(x));
+        x1 = x1.max(tf(x));
+        y0 = y0.min(tf(y));
+        y1 = y1.max(tf(y));
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1 <= y0 {
+        y1 = y0 + 1.0;
+    }
+    let pad = (y1 - y0) * 0.08;
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+        .map_err(|e| err(e.to_string()))?;
+    let xl = if log {
+        format!("log10 {xlabel}")
+    } else {
+        xlabel.to_string()
+    };
+    let yl = if log {
+        format!("log10 {ylabel}")
+    } else {
+        ylabel.to_string()
+    };
+    chart
+        .configure_mesh()
+        .x_desc(xl)
+        .y_desc(yl)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (i, (name, s)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let data: Vec<(f64, f64)> = s.iter().map(|&(x, y)| (tf(x), tf(y))).collect();
+        chart
+            .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        chart
+            .draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+fn by_block(rows: &[SweepRow]) -> BTreeMap<String, Vec<&SweepRow>> {
+    let mut m: BTreeMap<String, Vec<&SweepRow>> = BTreeMap::new();
+    for r in rows {
+        let key = if r.m > 0 {
+            format!("{} m={}", r.block, r.m)
+        } else {
+            r.block.to_string()
+        };
+        m.entry(key).or_default().push(r);
+    }
+    m
+}
+
+/// `tcvar scale`.
+pub fn scale(a: &ScaleArgs) -> Result<Outcome, CliError> {
+    let fmt = common::format(a.p, a.q)?;
+    let ns = parse_list(&a.ns, "--ns")?;
+    let ds = parse_list(&a.ds, "--ds")?;
+    let ms = parse_list(&a.ms, "--ms")?;
+    let ks = parse_list(&a.scales, "--scales")?;
+    let widths = parse_list(&a.widths, "--widths")?;
+    let show = common::progress_allowed(a.quiet, a.json);
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| CliError::User(format!("cannot create {}: {e}", a.out.display())))?;
+
+    let pb = common::spinner(show, "sweeping the paper's blocks");
+    let rows =
+        sweep(fmt, &ns, &ds, &ms).map_err(|e| CliError::User(format!("block sweep: {e}")))?;
+    pb.finish_and_clear();
+    std::fs::write(a.out.join("blocks.csv"), to_csv(&rows))?;
+
+    // Slopes of wires in n (at the largest d) and in d (at the largest n), per block.
+    let (dmax, nmax) = (
+        *ds.iter().max().unwrap_or(&1),
+        *ns.iter().max().unwrap_or(&1),
+    );
+    let groups = by_block(&rows);
+    let mut slopes = Vec::new();
+    let mut depth_n: Vec<Series> = Vec::new();
+    let mut wires_n: Vec<Series> = Vec::new();
+    let mut wires_d: Vec<Series> = Vec::new();
+    for (name, rs) in &groups {
+        let in_n: Vec<(f64, f64)> = rs
+            .iter()
+            .filter(|r| r.d == dmax)
+            .map(|r| (r.n as f64, r.wires as f64))
+            .collect();
+        let in_d: Vec<(f64, f64)> = rs
+            .iter()
+            .filter(|r| r.n == nmax)
+            .map(|r| (r.d as f64, r.wires as f64))
+            .collect();
+        depth_n.push((
+            name.clone(),
+            rs.iter()
+                .filter(|r| r.d == dmax)
+                .map(|r| (r.n as f64, r.depth as f64))
+                .collect(),
+        ));
+        slopes.push((name.clone(), loglog_slope(&in_n), loglog_slope(&in_d)));
+        wires_n.push((name.clone(), in_n));
+        wires_d.push((name.clone(), in_d));
+    }
+    svg_plot(
+        &a.out.join("blocks_depth_vs_n.svg"),
+        &format!("block depth vs n (d = {dmax}, {fmt})"),
+        "n",
+        "depth",
+        false,
+        &depth_n,
+    )?;
+    svg_plot(
+        &a.out.join("blocks_wires_vs_n.svg"),
+        &format!("block wires vs n (d = {dmax}, {fmt})"),
+        "n",
+        "wires",
+        true,
+        &wires_n,
+    )?;
+    svg_plot(
+        &a.out.join("blocks_wires_vs_d.svg"),
+        &format!("block wires vs d (n = {nmax}, {fmt})"),
+        "d",
+        "wires",
+        true,
+        &wires_d,
+    )?;
+
+    let model = if a.no_model {
+        Vec::new()
+    } else {
+        model_sweep(fmt, &ks, &widths, show)?
+    };
+    if !model.is_empty() {
+        let phases: Vec<String> = model[0].phase_depth.keys().cloned().collect();
+        let mut csv = String::from("scales,width,depth,gates,wires");
+        for p in &phases {
+            csv.push_str(&format!(",depth_{p}"));
+        }
+        csv.push('\n');
+        for r in &model {
+            csv.push_str(&format!(
+                "{},{},{},{},{}",
+                r.scales, r.width, r.depth, r.gates, r.wires
+            ));
+            for p in &phases {
+                csv.push_str(&format!(",{}", r.phase_depth.get(p).copied().unwrap_or(0)));
+            }
+            csv.push('\n');
+        }
+        std::fs::write(a.out.join("model.csv"), csv)?;
+        let series: Vec<Series> = widths
+            .iter()
+            .map(|&d| {
+                (
+                    format!("width {d}"),
+                    model
+                        .iter()
+                        .filter(|r| r.width == d)
+                        .map(|r| (r.scales as f64, r.depth as f64))
+                        .collect(),
+                )
+            })
+            .collect();
+        svg_plot(
+            &a.out.join("model_depth_vs_scales.svg"),
+            &format!("VAR pass depth vs number of scales ({fmt})"),
+            "scales",
+            "depth",
+            false,
+            &series,
+        )?;
+    }
+
+    if a.json {
+        let v = serde_json::json!({
+            "p": fmt.p(), "q": fmt.q(), "out": a.out.display().to_string(),
+            "blocks": rows.iter().map(|r| serde_json::json!({"block": r.block, "n": r.n, "d": r.d,
+                "m": r.m, "depth": r.depth, "bound": r.bound, "gates": r.gates, "wires": r.wires,
+                "forms": r.forms, "form_terms": r.form_terms})).collect::<Vec<_>>(),
+            "slopes": slopes.iter().map(|(n, sn, sd)| serde_json::json!({"block": n,
+                "wires_slope_n": sn, "wires_slope_d": sd})).collect::<Vec<_>>(),
+            "model": model.iter().map(|r| serde_json::json!({"scales": r.scales, "width": r.width,
+                "depth": r.depth, "gates": r.gates, "wires": r.wires,
+                "depth_by_phase": r.phase_depth})).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        print!("{}", to_csv(&rows));
+        println!("fitted log-log slopes of wires (n at d = {dmax}; d at n = {nmax}):");
+        for (name, sn, sd) in &slopes {
+            let f = |s: &Option<f64>| s.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+            println!("  {name:<20} in n: {:>6}   in d: {:>6}", f(sn), f(sd));
+        }
+        for r in &model {
+            println!(
+                "VAR pass, {} scales, width {}: depth {} ({}), {} gates, {} wires",
+                r.scales,
+                r.width,
+                r.depth,
+                r.phase_depth
+                    .iter()
+                    .map(|(p, d)| format!("{p} {d}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                r.gates,
+                r.wires
+            );
+        }
+        println!("wrote CSV and SVG files to {}", a.out.display());
+    }
+    Ok(Outcome::Ok)
+}
