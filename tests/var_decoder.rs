@@ -499,6 +499,183 @@ fn decoder_depth_independent_of_spatial_size() {
     assert!(d3.gates > d2.gates);
 }
 
+/// An independent f64 decoder written from VAR's PyTorch modules, reading the weights by their
+/// state_dict names (so it also checks the names and the block order).
+struct F64Decoder {
+    m: std::collections::HashMap<String, (Vec<usize>, Vec<f64>)>,
+    groups: usize,
+}
+
+impl F64Decoder {
+    fn new(w: &DecoderWeights, groups: usize) -> Self {
+        let m = w
+            .named_tensors()
+            .into_iter()
+            .map(|(n, t)| (n, (t.shape().to_vec(), t.to_f64())))
+            .collect();
+        F64Decoder { m, groups }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.m.contains_key(name)
+    }
+
+    /// Conv2d with padding k/2, stride 1, bias.
+    fn conv(&self, x: &[f64], (c, h, w): (usize, usize, usize), p: &str) -> (Vec<f64>, usize) {
+        let (ks, k) = &self.m[&format!("{p}.weight")];
+        let b = &self.m[&format!("{p}.bias")].1;
+        let (co, ci, kh, kw) = (ks[0], ks[1], ks[2], ks[3]);
+        assert_eq!(ci, c, "{p}");
+        let pad = (kh / 2) as i64;
+        let mut y = vec![0.0; co * h * w];
+        for o in 0..co {
+            for i in 0..h {
+                for j in 0..w {
+                    let mut s = b[o];
+                    for q in 0..ci {
+                        for m in 0..kh {
+                            for n in 0..kw {
+                                let yy = i as i64 + m as i64 - pad;
+                                let xx = j as i64 + n as i64 - pad;
+                                if yy < 0 || xx < 0 || yy >= h as i64 || xx >= w as i64 {
+                                    continue;
+                                }
+                                s += k[((o * ci + q) * kh + m) * kw + n]
+                                    * x[(q * h + yy as usize) * w + xx as usize];
+                            }
+                        }
+                    }
+                    y[(o * h + i) * w + j] = s;
+                }
+            }
+        }
+        (y, co)
+    }
+
+    fn gn(&self, x: &[f64], (c, h, w): (usize, usize, usize), p: &str) -> Vec<f64> {
+        let gam = &self.m[&format!("{p}.weight")].1;
+        let bet = &self.m[&format!("{p}.bias")].1;
+        let n = c / self.groups * h * w;
+        let mut y = vec![0.0; x.len()];
+        for g in 0..self.groups {
+            let v = &x[g * n..(g + 1) * n];
+            let mu = v.iter().sum::<f64>() / n as f64;
+            let var = v.iter().map(|a| (a - mu) * (a - mu)).sum::<f64>() / n as f64;
+            for k in 0..n {
+                let ch = (g * n + k) / (h * w);
+                y[g * n + k] = (v[k] - mu) / (var + 1e-6).sqrt() * gam[ch] + bet[ch];
+            }
+        }
+        y
+    }
+
+    fn silu(x: &[f64]) -> Vec<f64> {
+        x.iter().map(|v| v / (1.0 + (-v).exp())).collect()
+    }
+
+    fn resnet(&self, x: &[f64], (c, h, w): (usize, usize, usize), p: &str) -> (Vec<f64>, usize) {
+        let t = Self::silu(&self.gn(x, (c, h, w), &format!("{p}.norm1")));
+        let (t, co) = self.conv(&t, (c, h, w), &format!("{p}.conv1"));
+        let t = Self::silu(&self.gn(&t, (co, h, w), &format!("{p}.norm2")));
+        let (t, _) = self.conv(&t, (co, h, w), &format!("{p}.conv2"));
+        let sc = if self.has(&format!("{p}.nin_shortcut.weight")) {
+            self.conv(x, (c, h, w), &format!("{p}.nin_shortcut")).0
+        } else {
+            x.to_vec()
+        };
+        (sc.iter().zip(&t).map(|(a, b)| a + b).collect(), co)
+    }
+
+    fn attn(&self, x: &[f64], (c, h, w): (usize, usize, usize), p: &str) -> Vec<f64> {
+        let t = self.gn(x, (c, h, w), &format!("{p}.norm"));
+        let (qkv, _) = self.conv(&t, (c, h, w), &format!("{p}.qkv"));
+        let n = h * w;
+        let (q, k, v) = (&qkv[..c * n], &qkv[c * n..2 * c * n], &qkv[2 * c * n..]);
+        let mut out = vec![0.0; c * n];
+        for i in 0..n {
+            let s: Vec<f64> = (0..n)
+                .map(|j| {
+                    (0..c).map(|ch| q[ch * n + i] * k[ch * n + j]).sum::<f64>()
+                        * (c as f64).powf(-0.5)
+                })
+                .collect();
+            let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|v| (v - mx).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for ch in 0..c {
+                out[ch * n + i] = (0..n).map(|j| v[ch * n + j] * e[j] / z).sum();
+            }
+        }
+        let (pr, _) = self.conv(&out, (c, h, w), &format!("{p}.proj_out"));
+        x.iter().zip(&pr).map(|(a, b)| a + b).collect()
+    }
+
+    fn decode(&self, x: &[f64], (c, h, w): (usize, usize, usize), levels: usize) -> Vec<f64> {
+        let (x, c) = self.conv(x, (c, h, w), "post_quant_conv");
+        let (x, c) = self.conv(&x, (c, h, w), "decoder.conv_in");
+        let (mut x, mut c) = self.resnet(&x, (c, h, w), "decoder.mid.block_1");
+        if self.has("decoder.mid.attn_1.qkv.weight") {
+            x = self.attn(&x, (c, h, w), "decoder.mid.attn_1");
+        }
+        (x, c) = self.resnet(&x, (c, h, w), "decoder.mid.block_2");
+        let (mut h, mut w) = (h, w);
+        for lvl in (0..levels).rev() {
+            let mut j = 0;
+            while self.has(&format!("decoder.up.{lvl}.block.{j}.conv1.weight")) {
+                (x, c) = self.resnet(&x, (c, h, w), &format!("decoder.up.{lvl}.block.{j}"));
+                if self.has(&format!("decoder.up.{lvl}.attn.{j}.qkv.weight")) {
+                    x = self.attn(&x, (c, h, w), &format!("decoder.up.{lvl}.attn.{j}"));
+                }
+                j += 1;
+            }
+            if self.has(&format!("decoder.up.{lvl}.upsample.conv.weight")) {
+                let mut u = vec![0.0; c * 4 * h * w];
+                for ch in 0..c {
+                    for i in 0..2 * h {
+                        for jj in 0..2 * w {
+                            u[(ch * 2 * h + i) * 2 * w + jj] = x[(ch * h + i / 2) * w + jj / 2];
+                        }
+                    }
+                }
+                (h, w) = (2 * h, 2 * w);
+                (x, c) = self.conv(&u, (c, h, w), &format!("decoder.up.{lvl}.upsample.conv"));
+            }
+        }
+        let t = Self::silu(&self.gn(&x, (c, h, w), "decoder.norm_out"));
+        let (t, _) = self.conv(&t, (c, h, w), "decoder.conv_out");
+        t.iter().map(|v| v.clamp(-1.0, 1.0)).collect()
+    }
+}
+
+#[test]
+fn decoder_reference_matches_independent_f64_decoder() {
+    // At F(24, 8) (f32-like precision) the generic decoder under RefArith must follow the
+    // independent f64 implementation closely; a wrong block order, a transposed attention or
+    // a misread weight would be off by far more than the tolerance.
+    let mut cfg = test_cfg();
+    cfg.fmt = Format::new(24, 8).unwrap();
+    let fmt = cfg.fmt;
+    let w = DecoderWeights::seeded(&cfg, 51).unwrap();
+    let f = F64Decoder::new(&w, cfg.vae_groups);
+    let mut rng = SplitMix64::new(52);
+    let mut worst = 0.0f64;
+    for n in [2usize, 3] {
+        for _ in 0..4 {
+            let x = random_tensor(fmt, &[cfg.cvae, n, n], &mut rng, 1.5);
+            let mut r = RefArith::new(fmt);
+            let got = decode(&mut r, &cfg, &w, &x).unwrap().to_f64();
+            let want = f.decode(&x.to_f64(), (cfg.cvae, n, n), cfg.vae_ch_mult.len());
+            assert_eq!(got.len(), want.len());
+            assert!(want.iter().any(|v| v.abs() > 0.05), "non-trivial image");
+            for (g, v) in got.iter().zip(&want) {
+                worst = worst.max((g - v).abs());
+            }
+        }
+    }
+    println!("decoder F(24,8) vs f64: max abs error {worst:e}");
+    assert!(worst <= 2e-5, "max abs error {worst}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Weights and errors.
 
