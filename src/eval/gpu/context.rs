@@ -178,13 +178,26 @@ fn choose_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter, EvalError> {
         .adapter_name
         .clone()
         .or_else(|| env_nonempty(ENV_ADAPTER));
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = backend
-        .map(GpuBackend::backends)
-        .unwrap_or(wgpu::Backends::all());
-    let backends = desc.backends;
-    let instance = wgpu::Instance::new(desc);
-    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    // Without an explicit backend, look at the primary backends (Vulkan, Metal, DX12) first and
+    // at OpenGL only when they offer nothing: initialising EGL probes the window system and can
+    // print noise on machines without a display.
+    let enumerate = |backends: wgpu::Backends| {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(backends))
+    };
+    let (backends, adapters) = match backend {
+        Some(b) => (b.backends(), enumerate(b.backends())),
+        None => {
+            let primary = enumerate(wgpu::Backends::PRIMARY);
+            if primary.is_empty() {
+                (wgpu::Backends::all(), enumerate(wgpu::Backends::all()))
+            } else {
+                (wgpu::Backends::PRIMARY, primary)
+            }
+        }
+    };
     if adapters.is_empty() {
         return Err(EvalError::NoAdapter(format!(
             "wgpu found no adapter for backends {backends:?}; {NO_ADAPTER_HINT}"
