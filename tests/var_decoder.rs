@@ -289,6 +289,111 @@ fn group_norm_matches_f64() {
     }
 }
 
+/// `0.5 x + 0.5 (conv3x3(x) + b)` in f64 on `[c, n, n]`.
+fn phi_f64(x: &[f64], c: usize, n: usize, k: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; c * n * n];
+    for o in 0..c {
+        for i in 0..n {
+            for j in 0..n {
+                let mut s = b[o];
+                for q in 0..c {
+                    for m in 0..3 {
+                        for l in 0..3 {
+                            let (yy, xx) = (i as i64 + m as i64 - 1, j as i64 + l as i64 - 1);
+                            if yy < 0 || xx < 0 || yy >= n as i64 || xx >= n as i64 {
+                                continue;
+                            }
+                            s += k[((o * c + q) * 3 + m) * 3 + l]
+                                * x[(q * n + yy as usize) * n + xx as usize];
+                        }
+                    }
+                }
+                y[(o * n + i) * n + j] = 0.5 * x[(o * n + i) * n + j] + 0.5 * s;
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn recon_chain_matches_f64_get_next_autoregressive_input() {
+    // VAR's loop in f64 (f_hat = 0; per scale: embed, upsample unless last, Phi[si/(SN-1)],
+    // accumulate, area-downsample to the next scale) against the generic chain at F(24, 8).
+    let mut cfg = test_cfg();
+    cfg.fmt = Format::new(24, 8).unwrap();
+    cfg.patch_nums = vec![1, 2, 3, 5];
+    let fmt = cfg.fmt;
+    let w = ReconWeights::seeded(&cfg, 61).unwrap();
+    let (c, sn, last) = (cfg.cvae, cfg.patch_nums.len(), 5usize);
+    let cb = w.codebook.to_f64();
+    let ticks = [
+        1.0 / 12.0,
+        1.0 / 12.0 + 5.0 / 18.0,
+        1.0 / 12.0 + 10.0 / 18.0,
+        11.0 / 12.0,
+    ];
+    let mut rng = SplitMix64::new(62);
+    let idx: Vec<Vec<usize>> = cfg
+        .patch_nums
+        .iter()
+        .map(|&pn| {
+            (0..pn * pn)
+                .map(|_| rng.below(cfg.vocab as u64) as usize)
+                .collect()
+        })
+        .collect();
+    let mut r = RefArith::new(fmt);
+    let got: Vec<Vec<f64>> = recon_chain(&mut r, &cfg, &w, &idx)
+        .iter()
+        .map(|t| t.to_f64())
+        .collect();
+    let mut f_hat = vec![0.0; c * last * last];
+    let mut want = Vec::new();
+    for (si, &pn) in cfg.patch_nums.iter().enumerate() {
+        let mut h = vec![0.0; c * pn * pn];
+        for (l, &i) in idx[si].iter().enumerate() {
+            for ch in 0..c {
+                h[ch * pn * pn + l] = cb[i * c + ch];
+            }
+        }
+        let at = si as f64 / (sn - 1) as f64;
+        // the closest tick (exact ties do not occur for SN = 4)
+        let k = (0..4)
+            .min_by(|&a, &b| (ticks[a] - at).abs().total_cmp(&(ticks[b] - at).abs()))
+            .unwrap();
+        let up = if si + 1 < sn {
+            bicubic_f64(&h, c, pn, pn, last, last)
+                .iter()
+                .map(|p| p.0)
+                .collect()
+        } else {
+            h
+        };
+        let ph = phi_f64(
+            &up,
+            c,
+            last,
+            &w.phi[k].weight.to_f64(),
+            &w.phi[k].bias.to_f64(),
+        );
+        for (f, p) in f_hat.iter_mut().zip(&ph) {
+            *f += p;
+        }
+        if si + 1 < sn {
+            let nx = cfg.patch_nums[si + 1];
+            want.push(area_f64(&f_hat, c, last, last, nx, nx));
+        }
+    }
+    want.push(f_hat);
+    assert_eq!(got.len(), want.len());
+    for (g, wv) in got.iter().zip(&want) {
+        assert_eq!(g.len(), wv.len());
+        for (a, b) in g.iter().zip(wv) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Circuits against the reference, bit for bit.
 
