@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::circuit::{Builder, Circuit, Lit};
 use crate::eval::Batch;
 use crate::float::Float;
+use crate::gadgets::float::FloatWord;
 
 use super::super::arith::{Arith, CircuitArith, F32Arith, RefArith};
 use super::super::error::{ModelError, Result};
@@ -514,4 +515,259 @@ impl CompiledVar {
             })
             .collect())
     }
+}
+
+/// Gate counts of single gadgets in one format, measured by building each once on fresh
+/// inputs (the unit costs of [`estimate_gates`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitCosts {
+    /// `round(x * c)` averaged over a few constants.
+    pub mul_const: f64,
+    /// `round(x * y)`.
+    pub mul: f64,
+    /// `round(x + y)` (and subtraction).
+    pub add: f64,
+    /// `round(x / y)`.
+    pub div: f64,
+    /// A unary lookup (average of exp, rsqrt, sqrt, GELU, SiLU).
+    pub unary: f64,
+    /// `[x < y]`.
+    pub lt: f64,
+    /// Iterated sum of n terms: `sum0 + sum1 * n` (fitted at n = 8 and 32).
+    pub sum0: f64,
+    /// See `sum0`.
+    pub sum1: f64,
+    /// Max of n values: `max2 * n^2` (all-pairs; fitted at n = 8).
+    pub max2: f64,
+}
+
+fn gadget_cost(
+    fmt: crate::float::Format,
+    n_in: usize,
+    f: impl FnOnce(&mut CircuitArith<'_>, &[FloatWord]) -> Result<()>,
+) -> Result<f64> {
+    let mut b = Builder::new();
+    let mut a = CircuitArith::new(&mut b, fmt);
+    let xs = (0..n_in)
+        .map(|i| a.input(&format!("x{i}")))
+        .collect::<Result<Vec<_>>>()?;
+    let g0 = a.b.num_gates();
+    f(&mut a, &xs)?;
+    Ok((a.b.num_gates() - g0) as f64)
+}
+
+impl UnitCosts {
+    /// Measure the unit costs in format `fmt`.
+    pub fn measure(fmt: crate::float::Format) -> Result<UnitCosts> {
+        use super::super::arith::Unary;
+        let consts = [0.3, -1.7, 0.011, 5.5, -0.25];
+        let mut mc = 0.0;
+        for c in consts {
+            let k = fmt.from_f64(c)?;
+            mc += gadget_cost(fmt, 1, |a, x| a.mul_const(&x[0], k).map(|_| ()))?;
+        }
+        let mut un = 0.0;
+        let kinds = [
+            Unary::Exp,
+            Unary::Rsqrt,
+            Unary::Sqrt,
+            Unary::GeluTanh,
+            Unary::Silu,
+        ];
+        for u in kinds {
+            un += gadget_cost(fmt, 1, |a, x| a.unary(u, &x[0]).map(|_| ()))?;
+        }
+        let s8 = gadget_cost(fmt, 8, |a, x| a.sum(x).map(|_| ()))?;
+        let s32 = gadget_cost(fmt, 32, |a, x| a.sum(x).map(|_| ()))?;
+        let sum1 = (s32 - s8) / 24.0;
+        Ok(UnitCosts {
+            mul_const: mc / consts.len() as f64,
+            mul: gadget_cost(fmt, 2, |a, x| a.mul(&x[0], &x[1]).map(|_| ()))?,
+            add: gadget_cost(fmt, 2, |a, x| a.add(&x[0], &x[1]).map(|_| ()))?,
+            div: gadget_cost(fmt, 2, |a, x| a.div(&x[0], &x[1]).map(|_| ()))?,
+            unary: un / kinds.len() as f64,
+            lt: gadget_cost(fmt, 2, |a, x| a.lt(&x[0], &x[1]).map(|_| ()))?,
+            sum0: s8 - 8.0 * sum1,
+            sum1,
+            max2: gadget_cost(fmt, 8, |a, x| a.max_n(x).map(|_| ()))? / 64.0,
+        })
+    }
+
+    fn sum(&self, n: f64) -> f64 {
+        if n <= 1.0 {
+            0.0
+        } else {
+            self.sum0 + self.sum1 * n
+        }
+    }
+    /// A dot product with constants of n terms plus a bias.
+    fn affine(&self, n: f64) -> f64 {
+        n * self.mul_const + self.sum(n + 1.0)
+    }
+    /// A dot product of two activation vectors of n terms.
+    fn dot(&self, n: f64) -> f64 {
+        n * self.mul + self.sum(n)
+    }
+    /// LayerNorm / GroupNorm of a group of n values (statistics once, then per element).
+    fn norm(&self, n: f64) -> f64 {
+        2.0 * self.sum(n) + 2.0 * self.div + n * (self.add + self.mul) + self.add + self.unary
+    }
+}
+
+/// Estimated gate counts of the compiled pass, per phase.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateEstimate {
+    /// Transformer blocks, heads, embeddings and guidance (all scales, all streams).
+    pub transformer: f64,
+    /// Sampling (all tokens).
+    pub sampling: f64,
+    /// Codebook lookup, bicubic, Phi, f_hat, area (all scales).
+    pub reconstruction: f64,
+    /// post_quant_conv and the decoder.
+    pub decoder: f64,
+    /// The sum of the phases.
+    pub total: f64,
+    /// The unit costs used.
+    pub units: UnitCosts,
+}
+
+/// Estimate the gate count of `compile(cfg, ..)` without building it: operation counts of the
+/// pass (exact formulas in the configuration's sizes, the same operation sequence as
+/// [`var_forward`]) times unit gadget costs measured in `cfg.fmt` ([`UnitCosts::measure`]).
+/// Constant folding (zero or unit weights, class-only values) is ignored, so this is an upper
+/// estimate; `tests/var_model.rs` compares it with built circuits.
+pub fn estimate_gates(cfg: &VarConfig) -> Result<GateEstimate> {
+    cfg.validate()?;
+    let u = UnitCosts::measure(cfg.fmt)?;
+    let (c, d, f) = (cfg.width as f64, cfg.depth as f64, cfg.hidden() as f64);
+    let (hd, heads, v) = (cfg.head_dim() as f64, cfg.heads as f64, cfg.vocab as f64);
+    let streams = if cfg.cfg_scale.is_some() { 2.0 } else { 1.0 };
+    let width = cfg.fmt.width() as f64;
+    let mut tr = 0.0;
+    let mut sa = 0.0;
+    let mut re = 0.0;
+    let last = cfg.last_pn() as f64;
+    let cv = cfg.cvae as f64;
+    for si in 0..cfg.num_scales() {
+        let n = cfg.scale_tokens(si) as f64;
+        let keys = (cfg.scale_begin(si) + cfg.scale_tokens(si)) as f64;
+        // One block on n tokens attending to `keys` keys.
+        let per_token = 2.0 * (u.norm(c) + c * (u.mul + u.add))
+            + 3.0 * c * u.affine(c)
+            + heads * 2.0 * (u.dot(hd) + u.unary + hd * u.mul)
+            + heads * hd * u.mul_const
+            + c * u.affine(c)
+            + 2.0 * c * (u.mul + u.add)
+            + f * u.affine(c)
+            + f * u.unary
+            + c * u.affine(f);
+        let attn = heads
+            * n
+            * (keys * u.dot(hd)
+                + u.max2 * keys * keys
+                + keys * (2.0 * u.add + u.unary + u.div)
+                + u.sum(keys)
+                + hd * u.dot(keys));
+        let head = n * (u.norm(c) + c * (u.mul + u.add) + v * u.affine(c));
+        let embed = if si > 0 {
+            n * c * (u.affine(cv) + u.add)
+        } else {
+            0.0
+        };
+        tr += streams * (d * (n * per_token + attn) + head) + embed;
+        if streams > 1.0 {
+            tr += n * v * (2.0 * u.mul_const + u.add);
+        }
+        sa += n * match cfg.sampling {
+            Sampling::Argmax => u.max2 * v * v,
+            Sampling::TopK { k } => {
+                let ranks = if k < cfg.vocab {
+                    v * v * u.lt + v * (1.0 + width)
+                } else {
+                    0.0
+                };
+                ranks
+                    + u.max2 * v * v
+                    + v * (u.add + u.unary)
+                    + (1..=cfg.vocab).map(|j| u.sum(j as f64)).sum::<f64>()
+                    + u.mul
+                    + v * (u.lt + 4.0)
+            }
+        };
+        // Reconstruction: lookup (one OR per bit), bicubic to the last size (<= 16 taps),
+        // Phi (9 Cvae + 2 terms), f_hat add, area down (window sum and a constant multiply).
+        let pn = cfg.patch_nums[si] as f64;
+        re += n * cv * width;
+        let outs = cv * last * last;
+        if si + 1 < cfg.num_scales() {
+            re += outs * u.affine(16.0);
+            let nx = cfg.patch_nums[si + 1] as f64;
+            let win = (last / nx).ceil() + 1.0;
+            re += cv * nx * nx * (u.sum(win * win) + u.mul_const);
+        }
+        re += outs * (u.affine(9.0 * cv + 1.0) + if si > 0 { u.add } else { 0.0 });
+        let _ = pn;
+    }
+    // Decoder.
+    let conv = |hw: f64, cin: f64, cout: f64, k: f64| hw * cout * u.affine(cin * k * k);
+    let g = cfg.vae_groups as f64;
+    let gn = |hw: f64, ch: f64| g * u.norm(hw * ch / g) + hw * ch * (u.mul + u.add);
+    let silu = |hw: f64, ch: f64| hw * ch * u.unary;
+    let resnet = |hw: f64, cin: f64, cout: f64| {
+        gn(hw, cin)
+            + silu(hw, cin)
+            + conv(hw, cin, cout, 3.0)
+            + gn(hw, cout)
+            + silu(hw, cout)
+            + conv(hw, cout, cout, 3.0)
+            + if cin != cout {
+                conv(hw, cin, cout, 1.0)
+            } else {
+                0.0
+            }
+            + hw * cout * u.add
+    };
+    let attn = |hw: f64, ch: f64| {
+        gn(hw, ch)
+            + conv(hw, ch, 3.0 * ch, 1.0)
+            + hw * hw * (u.dot(ch) + u.mul_const + 2.0 * u.add + u.unary + u.div)
+            + hw * u.max2 * hw * hw
+            + hw * u.sum(hw)
+            + ch * hw * u.dot(hw)
+            + conv(hw, ch, ch, 1.0)
+            + hw * ch * u.add
+    };
+    let nl = cfg.vae_ch_mult.len();
+    let mut side = last;
+    let mut ch = (cfg.vae_ch * cfg.vae_ch_mult[nl - 1]) as f64;
+    let mut de = conv(side * side, cv, cv, 3.0) + conv(side * side, cv, ch, 3.0);
+    de += 2.0 * resnet(side * side, ch, ch);
+    if cfg.vae_mid_attn {
+        de += attn(side * side, ch);
+    }
+    for level in (0..nl).rev() {
+        let out = (cfg.vae_ch * cfg.vae_ch_mult[level]) as f64;
+        for _ in 0..=cfg.vae_num_res_blocks {
+            de += resnet(side * side, ch, out);
+            ch = out;
+            if level == nl - 1 && cfg.vae_up_attn {
+                de += attn(side * side, ch);
+            }
+        }
+        if level != 0 {
+            side *= 2.0;
+            de += conv(side * side, ch, ch, 3.0);
+        }
+    }
+    let hw = side * side;
+    de += gn(hw, ch) + silu(hw, ch) + conv(hw, ch, cfg.vae_out_ch as f64, 3.0);
+    de += hw * cfg.vae_out_ch as f64 * 2.0 * (u.lt + width);
+    Ok(GateEstimate {
+        transformer: tr,
+        sampling: sa,
+        reconstruction: re,
+        decoder: de,
+        total: tr + sa + re + de,
+        units: u,
+    })
 }
