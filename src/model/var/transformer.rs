@@ -198,9 +198,9 @@ pub fn class_vectors<A: Arith>(
     let lp = lvl_pos(a, cfg, w, 0)?;
     let mut first = Vec::with_capacity(fl * c);
     for t in 0..fl {
-        for j in 0..c {
+        for (j, cj) in cond.iter().enumerate() {
             let p = a.constant(ps.data()[t * c + j])?;
-            let s = a.add(&cond[j], &p)?;
+            let s = a.add(cj, &p)?;
             first.push(a.add(&s, &lp.data()[t * c + j])?);
         }
     }
@@ -563,8 +563,7 @@ pub fn sample_top_k<A: Arith>(a: &mut A, logits: &[A::V], k: usize, u: &A::V) ->
                 if j == v - 1 {
                     none.clone()
                 } else {
-                    let f = a.lt(&zero, &zero)?;
-                    f
+                    a.lt(&zero, &zero)?
                 }
             }
             Some(kp) => {

@@ -112,7 +112,7 @@ fn attn_specs(v: &mut Vec<TensorSpec>, name: &str, c: usize) {
 pub fn expected_tensors(cfg: &VarConfig) -> Result<Vec<TensorSpec>> {
     cfg.validate()?;
     let c = cfg.width;
-    let mut v = Vec::new();
+    let mut v = Vec::with_capacity(64);
     v.push(spec(
         "class_emb.weight",
         vec![cfg.num_classes + 1, c],
