@@ -12,7 +12,8 @@ use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::error::GadgetError;
 use tcvar::gadgets::float::product::{
-    max_product_operands, product, uses_log_construction, LOG_DEPTH, LOG_MIN_OPERANDS,
+    max_product_operands, product, product_logarithmic, uses_log_construction, LOG_DEPTH,
+    LOG_MIN_OPERANDS,
 };
 use tcvar::gadgets::float::FloatWord;
 
@@ -22,11 +23,19 @@ fn fmt(p: u32, q: u32) -> Format {
 
 /// Build the product circuit of n inputs of format f.
 fn build(f: Format, n: usize) -> Circuit {
+    build_with(f, n, product)
+}
+
+fn build_with(
+    f: Format,
+    n: usize,
+    g: impl Fn(&mut Builder, &[FloatWord]) -> Result<FloatWord, GadgetError>,
+) -> Circuit {
     let mut b = Builder::new();
     let xs: Vec<FloatWord> = (0..n)
         .map(|i| FloatWord::input(&mut b, &format!("x{i}"), f).unwrap())
         .collect();
-    let y = product(&mut b, &xs).unwrap();
+    let y = g(&mut b, &xs).unwrap();
     b.output_word("y", &y.bits).unwrap();
     b.finish()
 }
@@ -228,6 +237,28 @@ fn product_pairs_exhaustive_f44() {
     check("product n=2", &build(f, 2), f, &cases);
 }
 
+/// The logarithmic construction forced at n = 2: all F(4,4) pairs; and at n = 2..7 on random
+/// lists at F(8,5) (where `product` itself uses the monomial form).
+#[test]
+fn product_logarithmic_small_n() {
+    let f = fmt(4, 4);
+    let vals: Vec<u64> = f.all_values().map(|v| v.to_bits()).collect();
+    let cases: Vec<Vec<u64>> = vals
+        .iter()
+        .flat_map(|&a| vals.iter().map(move |&b| vec![a, b]))
+        .collect();
+    let c = build_with(f, 2, product_logarithmic);
+    assert_eq!(c.depth(), LOG_DEPTH);
+    check("product_logarithmic n=2", &c, f, &cases);
+    let f = fmt(8, 5);
+    for n in 2..8usize {
+        let c = build_with(f, n, product_logarithmic);
+        assert_eq!(c.depth(), LOG_DEPTH, "n = {n}");
+        let cases = random_cases(f, n, 4_000, 500 + n as u64);
+        check(&format!("product_logarithmic n={n}"), &c, f, &cases);
+    }
+}
+
 /// The logarithmic construction itself on all F(4,4) pairs and triples' shapes: n = 8 lists
 /// whose first two operands run over all pairs and the rest are 1 or random.
 #[test]
@@ -369,7 +400,7 @@ fn product_errors() {
         Err(GadgetError::FormatMismatch { .. })
     ));
     // One operand is its own product.
-    assert_eq!(product(&mut b, &[x.clone()]).unwrap(), x);
+    assert_eq!(product(&mut b, std::slice::from_ref(&x)).unwrap(), x);
     // Beyond the monomial form's limit at p > 12 the error names the limit.
     let big = fmt(16, 5);
     let limit = max_product_operands(16);

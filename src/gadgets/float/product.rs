@@ -7,7 +7,7 @@
 //! - **Monomial form** (`2 <= n < 8` while `p^n <= MAX_MONOMIALS` and `n p <= 62`): the
 //!   exact significand product `P = prod_i m_i` is ONE linear form over the `p^n` monomials
 //!   `AND_i m_{i, j_i}` (depth 1) with weights `2^(j_1 + ... + j_n)`, rounded by the shared
-//!   core [`super::mul::round_product`]. Depth 4.
+//!   core `super::mul::round_product`. Depth 4.
 //! - **Logarithmic form** (every other n up to [`MAX_OPERANDS`], for `p <= LOG_MAX_P`):
 //!   depth 8 for every n, size polynomial (about `n 2^(p-1)` gates, `n^2` wires). Below.
 //!
@@ -83,7 +83,12 @@
 //!   flags (depth 7 banks, depth 8 outputs). Sign: parity of the signs (depth 2).
 //!
 //! Depth: minterms 1, E bits 3, H banks 4, Z banks 5, lexicographic ANDs 6, exponent banks and
-//! overflow/flush 7, outputs 8: **8 for every n >= 8**. Size: `n 2^(p-1)` minterms, about
+//! overflow/flush 7, outputs 8: **8 for every n >= 8** when `p >= 3` (the block partition is
+//! chosen so that the H level exists). At p = 2 (significands 2 and 3 only) the one-bit
+//! minterms and some block levels fold away: depth 6 or 7 depending on n, never more.
+//! P is only bounded below: it starts at `max(B + ceil(log2(Delta + G + 1)),
+//! 2 (p + bitlen(rows) + 3))` and is widened by 16 bits until a partition meets the conditions
+//! of step 4 (all checked at build time; an error, never a wrong circuit, if none is found). Size: `n 2^(p-1)` minterms, about
 //! `n sum_r nu_max(r)` staircase thresholds for the `E_r`, per block `hmax + 2K` thresholds and
 //! `K` ANDs of fan-in `<= 2 nb`, with `nb ~ n p / 50`: gates grow like n, wires like `n^2`.
 
@@ -112,7 +117,8 @@ pub const LOG_MAX_P: u32 = 12;
 /// needs `n * omega * 2^-20 < 1`; sizes grow as `n 2^(p-1)` gates and `n^2` wires).
 pub const MAX_OPERANDS: usize = 1 << 16;
 
-/// Depth of the logarithmic construction, whatever n (see the module docs).
+/// Depth of the logarithmic construction for `p >= 3`, whatever n (see the module docs; at
+/// p = 2 it is 6 or 7).
 pub const LOG_DEPTH: u32 = 8;
 
 /// Guard bits of the natural-log tables beyond the P fraction bits.
@@ -201,6 +207,40 @@ pub fn product(b: &mut Builder, xs: &[FloatWord]) -> Result<FloatWord> {
     } else {
         product_monomial(b, fmt, xs)
     }
+}
+
+/// The logarithmic construction for any `n >= 2` (what [`product`] uses for `n >= 8`):
+/// `round(x_1 * ... * x_n)` in depth [`LOG_DEPTH`] (for `p >= 3`), exposed so that it can be
+/// checked exhaustively at small n. `n = 1` returns the operand.
+///
+/// Errors: as [`product`], plus `Unsupported` for `p > LOG_MAX_P` or `n > MAX_OPERANDS`.
+pub fn product_logarithmic(b: &mut Builder, xs: &[FloatWord]) -> Result<FloatWord> {
+    const OP: &str = "float::product_logarithmic";
+    let Some(first) = xs.first() else {
+        return Err(GadgetError::TooFewOperands {
+            op: OP,
+            min: 1,
+            got: 0,
+        });
+    };
+    for x in xs {
+        first.check_same(OP, x)?;
+    }
+    let fmt = first.fmt;
+    if xs.len() == 1 {
+        return Ok(first.clone());
+    }
+    if fmt.p() > LOG_MAX_P || xs.len() > MAX_OPERANDS {
+        return Err(GadgetError::Unsupported {
+            op: OP,
+            limit: format!(
+                "needs p <= {LOG_MAX_P} and n <= {MAX_OPERANDS} (p = {}, n = {})",
+                fmt.p(),
+                xs.len()
+            ),
+        });
+    }
+    product_log(b, fmt, xs)
 }
 
 /// The monomial construction (depth 4), see the module docs.
@@ -477,39 +517,23 @@ fn choose_blocks_pass(
     None
 }
 
-/// The logarithmic construction (depth 8), see the module docs.
-fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWord> {
-    const OP: &str = "float::product";
-    let unsupported = |why: String| GadgetError::Unsupported { op: OP, limit: why };
-    let p = fmt.p();
-    let q = fmt.q();
-    let n = xs.len();
-    let kk = 1usize << (p - 1); // number of midpoint boundaries K
-    let vlo = 1u64 << (p - 1);
+/// The midpoint constants `C_k` (k = 1..K, index k - 1) of the module docs at P = `pbits`
+/// fraction bits: strict (`Lambda_k + Delta`) for odd k, non-strict (`Lambda_k - 2 Omega`) for
+/// even k; checked to lie in `(0, 2^P)` and to increase.
+fn boundary_constants(
+    primes: &[u32],
+    logs: &[BigUint],
+    p: u32,
+    pbits: usize,
+    delta: u128,
+) -> Result<Vec<BigUint>> {
+    let unsupported = |why: String| GadgetError::Unsupported {
+        op: "float::product",
+        limit: why,
+    };
+    let kk = 1usize << (p - 1);
     let vhi = 1u64 << p;
-
-    // Number theory over the significands [2^(p-1), 2^p) and the boundaries (2^p, 2^(p+1)).
-    let primes = primes_below(1 << (p + 1));
-    let odd_sig: Vec<usize> = (0..primes.len())
-        .filter(|&i| primes[i] > 2 && (primes[i] as u64) < vhi)
-        .collect();
-    let omega: u64 = (vlo..vhi)
-        .map(|v| {
-            odd_sig
-                .iter()
-                .map(|&i| nu(v, primes[i] as u64) as u64)
-                .sum::<u64>()
-        })
-        .max()
-        .unwrap_or(0);
-    let delta: u128 = 2 * n as u128 * omega as u128 + 1;
-    let g: u128 = 2 * (p as u128 + 1);
-    let need = delta + g + 1;
-    let extra_bits = 128 - (need - 1).leading_zeros() as usize; // 2^extra >= need
-    let pbits = n * p as usize + extra_bits;
-    let logs = log2_table(&primes, pbits as u64)?;
     let one_p = BigUint::one() << pbits;
-
     // Boundary constants C_k (k = 1..K; index k-1), strict for odd k.
     let mut consts: Vec<BigUint> = Vec::with_capacity(kk);
     for k in 1..=kk as u64 {
@@ -548,10 +572,40 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
     if consts.windows(2).any(|w| w[0] >= w[1]) {
         return Err(unsupported("boundary constants not increasing".into()));
     }
-    let c_min = consts[0].clone();
-    let const_limbs: Vec<Vec<u64>> = consts.iter().map(|c| c.to_u64_digits()).collect();
 
-    // Minterms of each significand (depth 1): onehot[i][u] = [m_i = 2^(p-1) + u].
+    Ok(consts)
+}
+
+/// The logarithmic construction (depth 8), see the module docs.
+fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWord> {
+    const OP: &str = "float::product";
+    let unsupported = |why: String| GadgetError::Unsupported { op: OP, limit: why };
+    let p = fmt.p();
+    let q = fmt.q();
+    let n = xs.len();
+    let kk = 1usize << (p - 1); // number of midpoint boundaries K
+    let vlo = 1u64 << (p - 1);
+    let vhi = 1u64 << p;
+
+    // Number theory over the significands [2^(p-1), 2^p) and the boundaries (2^p, 2^(p+1)).
+    let primes = primes_below(1 << (p + 1));
+    let odd_sig: Vec<usize> = (0..primes.len())
+        .filter(|&i| primes[i] > 2 && (primes[i] as u64) < vhi)
+        .collect();
+    let omega: u64 = (vlo..vhi)
+        .map(|v| {
+            odd_sig
+                .iter()
+                .map(|&i| nu(v, primes[i] as u64) as u64)
+                .sum::<u64>()
+        })
+        .max()
+        .unwrap_or(0);
+    let delta: u128 = 2 * n as u128 * omega as u128 + 1;
+    let g: u128 = 2 * (p as u128 + 1);
+    let need = delta + g + 1;
+    let extra_bits = 128 - (need - 1).leading_zeros() as usize; // 2^extra >= need
+                                                                // Minterms of each significand (depth 1): onehot[i][u] = [m_i = 2^(p-1) + u].
     let low = (p - 1) as usize;
     let mut onehot: Vec<Vec<Lit>> = Vec::with_capacity(n);
     for x in xs {
@@ -566,8 +620,8 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         onehot.push(row);
     }
 
-    // E_r in binary (depth 3) for the odd primes below 2^p; rows of the wide sum.
-    let mut rows: Vec<Row> = Vec::new();
+    // E_r in binary (depth 3) for the odd primes below 2^p: (prime index, bit, literal).
+    let mut row_lits: Vec<(usize, usize, Lit)> = Vec::new();
     for &pi in &odd_sig {
         let r = primes[pi] as u64;
         let nus: Vec<(usize, u32)> = (0..kk)
@@ -594,25 +648,41 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
                 .map(|a| (gs[a * step - 1], if a % 2 == 1 { 1 } else { -1 }))
                 .collect();
             let bit = b.threshold(&st, 1)?;
+            row_lits.push((pi, j, bit));
+        }
+    }
+
+    // The fraction width: at least the separation bound, and wide enough that the top block
+    // can exceed the carries from below; widened (any larger P is as exact) until a block
+    // partition satisfies every condition.
+    let nrows_bits = 64 - (row_lits.len() as u64 + 1).leading_zeros() as usize;
+    let p_first = (n * p as usize + extra_bits).max(2 * (p as usize + nrows_bits + 3));
+    let mut pbits = p_first;
+    let (rows, const_limbs, blocks) = loop {
+        let logs = log2_table(&primes, pbits as u64)?;
+        let consts = boundary_constants(&primes, &logs, p, pbits, delta)?;
+        let one_p = BigUint::one() << pbits;
+        let mut rows: Vec<Row> = Vec::with_capacity(row_lits.len());
+        for &(pi, j, lit) in &row_lits {
             let k_row: BigUint = &logs[pi] << j;
             let int = (&k_row >> pbits)
                 .to_i64()
                 .ok_or_else(|| unsupported("integer part of a row constant".into()))?;
             let frac = (&k_row % &one_p).to_u64_digits();
-            rows.push(Row {
-                lit: bit,
-                int,
-                frac,
-            });
+            rows.push(Row { lit, int, frac });
         }
-    }
-
-    let blocks = choose_blocks(&rows, &const_limbs, &c_min, pbits).ok_or_else(|| {
-        unsupported(format!(
-            "no block partition of the {pbits}-bit fraction satisfies the weight and digit \
-             conditions"
-        ))
-    })?;
+        let const_limbs: Vec<Vec<u64>> = consts.iter().map(|c| c.to_u64_digits()).collect();
+        if let Some(bl) = choose_blocks(&rows, &const_limbs, &consts[0], pbits) {
+            break (rows, const_limbs, bl);
+        }
+        if pbits >= p_first + 256 {
+            return Err(unsupported(format!(
+                "no block partition of a {p_first}..{pbits}-bit fraction satisfies the weight \
+                 and digit conditions"
+            )));
+        }
+        pbits += 16;
+    };
     let nb = blocks.off.len();
 
     // H banks (depth 4) and Z banks (depth 5).
@@ -702,7 +772,7 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
     // Significand bits below the leading one: bit j of cnt from the thermometer w.
     let a_w = kk as i64 + 1;
     let w_nz = 2 * kk as i64 + 2;
-    for j in 0..low {
+    for (j, out) in word.iter_mut().enumerate().take(low) {
         let step = 1usize << j;
         let mut terms: Vec<(Lit, i64)> = Vec::new();
         let mut a = 1usize;
@@ -714,7 +784,7 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         terms.push((ov, a_w));
         terms.push((fl, -a_w));
         terms.extend(nonzero.iter().map(|&l| (l, w_nz)));
-        word[j] = b.threshold(&terms, 1 + w_nz * n as i64)?;
+        *out = b.threshold(&terms, 1 + w_nz * n as i64)?;
     }
     // Leading one: all nonzero and not flushed.
     let mut lead: Vec<(Lit, i64)> = nonzero.iter().map(|&l| (l, 4)).collect();
