@@ -50,7 +50,10 @@ fn assert_user_error(out: &Output, needle: &str) {
         .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
         .collect();
     assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
     assert!(
         lines[0].to_lowercase().contains(&needle.to_lowercase()),
         "{:?} should mention {needle:?}",
@@ -61,13 +64,37 @@ fn assert_user_error(out: &Output, needle: &str) {
 #[test]
 fn run_json_matches_the_library() {
     let out = tcvar(&[
-        "run", "--config", "micro", "--p", "4", "--q", "4", "--batch", "6", "--backend", "cpu",
-        "--seed", "3", "--json", "--quiet",
+        "run",
+        "--config",
+        "micro",
+        "--p",
+        "4",
+        "--q",
+        "4",
+        "--batch",
+        "6",
+        "--backend",
+        "cpu",
+        "--seed",
+        "3",
+        "--json",
+        "--quiet",
     ]);
     let v = json(&out);
     for key in [
-        "config", "p", "q", "batch", "backend", "gates", "wires", "depth", "depth_by_phase",
-        "build_seconds", "eval_seconds", "gate_evals_per_second", "bit_exact",
+        "config",
+        "p",
+        "q",
+        "batch",
+        "backend",
+        "gates",
+        "wires",
+        "depth",
+        "depth_by_phase",
+        "build_seconds",
+        "eval_seconds",
+        "gate_evals_per_second",
+        "bit_exact",
         "max_abs_error_vs_f32",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
@@ -91,7 +118,11 @@ fn run_json_matches_the_library() {
     let phases = v["depth_by_phase"].as_object().expect("object");
     for (path, st) in c.circuit.region_stats() {
         if !path.is_empty() && !path.contains('.') {
-            assert_eq!(phases[&path].as_u64(), Some(st.depth as u64), "phase {path}");
+            assert_eq!(
+                phases[&path].as_u64(),
+                Some(st.depth as u64),
+                "phase {path}"
+            );
         }
     }
     assert!(phases.contains_key("transformer") && phases.contains_key("decoder"));
@@ -101,12 +132,29 @@ fn run_json_matches_the_library() {
 fn run_writes_png_grid_and_summary() {
     let d = tmpdir("run-out");
     let out = tcvar(&[
-        "run", "--p", "4", "--q", "4", "--batch", "3", "--backend", "cpu", "--quiet", "--out",
+        "run",
+        "--p",
+        "4",
+        "--q",
+        "4",
+        "--batch",
+        "3",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
         d.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("gate-evals/s") && text.contains("bit for bit"), "{text}");
+    assert!(
+        text.contains("gate-evals/s") && text.contains("bit for bit"),
+        "{text}"
+    );
     let png = std::fs::read(d.join("images.png")).expect("images.png");
     assert_eq!(&png[1..4], b"PNG");
     let summary: serde_json::Value =
@@ -116,7 +164,9 @@ fn run_writes_png_grid_and_summary() {
 
 #[test]
 fn gadgets_json_matches_the_library() {
-    let v = json(&tcvar(&["gadgets", "--p", "4", "--q", "4", "--n", "4", "--json"]));
+    let v = json(&tcvar(&[
+        "gadgets", "--p", "4", "--q", "4", "--n", "4", "--json",
+    ]));
     let r = gadget_report(Format::new(4, 4).unwrap(), 4).unwrap();
     for (k, want) in [
         ("d_std", r.d_std),
@@ -161,7 +211,15 @@ fn build_eval_export_round_trip() {
     let d = tmpdir("files");
     let file = d.join("mul.tcc");
     let v = json(&tcvar(&[
-        "build", "--gadget", "mul", "--p", "4", "--q", "4", "--out", file.to_str().unwrap(),
+        "build",
+        "--gadget",
+        "mul",
+        "--p",
+        "4",
+        "--q",
+        "4",
+        "--out",
+        file.to_str().unwrap(),
         "--json",
     ]));
     let c = Circuit::load_file(&file).expect("a valid circuit file");
@@ -173,7 +231,12 @@ fn build_eval_export_round_trip() {
     let fmt = Format::new(4, 4).unwrap();
     let vals: Vec<_> = fmt.all_values().collect();
     let pairs: Vec<(u64, u64)> = (0..40)
-        .map(|i| (vals[(i * 37) % vals.len()].to_bits(), vals[(i * 11 + 5) % vals.len()].to_bits()))
+        .map(|i| {
+            (
+                vals[(i * 37) % vals.len()].to_bits(),
+                vals[(i * 11 + 5) % vals.len()].to_bits(),
+            )
+        })
         .collect();
     let w = fmt.width() as usize;
     let mut text = String::from("# x0 then x1, bit 0 last\n");
@@ -185,10 +248,18 @@ fn build_eval_export_round_trip() {
     std::fs::write(&inp, text).unwrap();
     let outp = d.join("out.txt");
     let out = tcvar(&[
-        "eval", file.to_str().unwrap(), "--inputs", inp.to_str().unwrap(), "--out",
+        "eval",
+        file.to_str().unwrap(),
+        "--inputs",
+        inp.to_str().unwrap(),
+        "--out",
         outp.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<String> = std::fs::read_to_string(&outp)
         .unwrap()
         .lines()
@@ -208,7 +279,10 @@ fn build_eval_export_round_trip() {
     // The library's CPU evaluator on the loaded circuit agrees as well.
     let rows: Vec<Vec<u64>> = pairs.iter().map(|&(x, y)| vec![x, y]).collect();
     let batch = Batch::pack_fields(&[w as u32, w as u32], &rows).unwrap();
-    let lib = CpuEvaluator::new(&c.levelize()).unwrap().evaluate(&batch).unwrap();
+    let lib = CpuEvaluator::new(&c.levelize())
+        .unwrap()
+        .evaluate(&batch)
+        .unwrap();
     let lib = lib.unpack_fields(&[w as u32]).unwrap();
     for (line, l) in lines.iter().zip(&lib) {
         assert_eq!(u64::from_str_radix(line, 2).unwrap(), l[0]);
@@ -216,20 +290,44 @@ fn build_eval_export_round_trip() {
 
     let vdir = d.join("verilog");
     let out = tcvar(&[
-        "export", file.to_str().unwrap(), "--verilog", vdir.to_str().unwrap(), "--module", "mul4",
+        "export",
+        file.to_str().unwrap(),
+        "--verilog",
+        vdir.to_str().unwrap(),
+        "--module",
+        "mul4",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = std::fs::read_to_string(vdir.join("mul4.v")).unwrap();
     assert!(v.contains("module mul4"));
-    assert!(std::fs::read_to_string(vdir.join("mul4_tb.v")).unwrap().contains("module"));
+    assert!(std::fs::read_to_string(vdir.join("mul4_tb.v"))
+        .unwrap()
+        .contains("module"));
 }
 
 #[test]
 fn scale_json_matches_the_library() {
     let d = tmpdir("scale");
     let v = json(&tcvar(&[
-        "scale", "--p", "4", "--q", "4", "--ns", "1,4", "--ds", "2", "--ms", "1", "--no-model",
-        "--out", d.to_str().unwrap(), "--json",
+        "scale",
+        "--p",
+        "4",
+        "--q",
+        "4",
+        "--ns",
+        "1,4",
+        "--ds",
+        "2",
+        "--ms",
+        "1",
+        "--no-model",
+        "--out",
+        d.to_str().unwrap(),
+        "--json",
     ]));
     let rows = sweep(Format::new(4, 4).unwrap(), &[1, 4], &[2], &[1]).unwrap();
     let js = v["blocks"].as_array().unwrap();
@@ -263,13 +361,29 @@ fn bad_arguments_are_one_line_and_status_2() {
     let junk = d.join("junk.tcc");
     std::fs::write(&junk, b"this is not a circuit").unwrap();
     assert_user_error(
-        &tcvar(&["eval", junk.to_str().unwrap(), "--inputs", "/nonexistent.txt"]),
+        &tcvar(&[
+            "eval",
+            junk.to_str().unwrap(),
+            "--inputs",
+            "/nonexistent.txt",
+        ]),
         "not a tcvar circuit",
     );
     assert_user_error(&tcvar(&["scale", "--ns", "1,x"]), "--ns");
     // No GPU with --backend gpu: an adapter name that cannot exist.
     let out = Command::new(env!("CARGO_BIN_EXE_tcvar"))
-        .args(["run", "--p", "4", "--q", "4", "--batch", "1", "--backend", "gpu", "--quiet"])
+        .args([
+            "run",
+            "--p",
+            "4",
+            "--q",
+            "4",
+            "--batch",
+            "1",
+            "--backend",
+            "gpu",
+            "--quiet",
+        ])
         .env("TCVAR_GPU_ADAPTER", "no-such-adapter-anywhere")
         .output()
         .unwrap();

@@ -325,9 +325,7 @@ impl Builder {
             });
         }
         // 4. Canonical form: divide by the gcd, make the first weight positive.
-        let g = merged
-            .iter()
-            .fold(0u128, |a, t| gcd(a, t.1.unsigned_abs())) as i128;
+        let g = merged.iter().fold(0u128, |a, t| gcd(a, t.1.unsigned_abs())) as i128;
         let flip = merged[0].1 < 0;
         let wires: Vec<u32> = merged.iter().map(|t| t.0).collect();
         let weights: Vec<i64> = merged

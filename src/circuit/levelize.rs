@@ -203,23 +203,20 @@ impl Circuit {
             .map(|(w, _)| self.levels[w])
             .max()
             .unwrap_or(0) as usize;
+        let live_gate = |w: usize| live[w] && matches!(self.nodes[w], Node::Gate { .. });
         let mut count = vec![0usize; depth + 2];
-        for w in 0..n {
-            if live[w] && matches!(self.nodes[w], Node::Gate { .. }) {
-                count[self.levels[w] as usize + 1] += 1;
-            }
+        for w in (0..n).filter(|&w| live_gate(w)) {
+            count[self.levels[w] as usize + 1] += 1;
         }
         for l in 1..count.len() {
             count[l] += count[l - 1];
         }
         let mut by_level = vec![Wire(0); count[depth + 1]];
         let mut fill = count.clone();
-        for w in 0..n {
-            if live[w] && matches!(self.nodes[w], Node::Gate { .. }) {
-                let l = self.levels[w] as usize;
-                by_level[fill[l]] = Wire(w as u32);
-                fill[l] += 1;
-            }
+        for w in (0..n).filter(|&w| live_gate(w)) {
+            let l = self.levels[w] as usize;
+            by_level[fill[l]] = Wire(w as u32);
+            fill[l] += 1;
         }
         let key = |w: &Wire| match self.nodes[w.index()] {
             Node::Gate { form, threshold } => (form.0, threshold),

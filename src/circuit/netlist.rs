@@ -141,7 +141,10 @@ impl Circuit {
 
     /// All output literals, word after word.
     pub fn output_lits(&self) -> Vec<Lit> {
-        self.outputs.iter().flat_map(|w| w.bits.iter().copied()).collect()
+        self.outputs
+            .iter()
+            .flat_map(|w| w.bits.iter().copied())
+            .collect()
     }
 
     /// The input word called `name`.

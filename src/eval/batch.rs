@@ -41,7 +41,11 @@ impl Batch {
 
     /// A batch from raw words in the layout above. The length must be
     /// `rows * ceil(instances / 64)`; tail bits are cleared.
-    pub fn from_words(rows: u32, instances: usize, mut words: Vec<u64>) -> Result<Batch, EvalError> {
+    pub fn from_words(
+        rows: u32,
+        instances: usize,
+        mut words: Vec<u64>,
+    ) -> Result<Batch, EvalError> {
         let words_per_row = instances.div_ceil(64);
         let expected = rows as usize * words_per_row;
         if words.len() != expected {

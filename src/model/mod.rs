@@ -8,6 +8,6 @@ pub mod error;
 
 pub use arith::{Arith, CircuitArith, F32Arith, RefArith, Unary};
 pub use error::ModelError;
-pub mod tensor;
 pub mod blocks;
+pub mod tensor;
 pub mod var;

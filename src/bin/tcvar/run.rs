@@ -96,7 +96,7 @@ pub fn weights(cfg: &VarConfig, path: Option<&Path>, seed: u64) -> Result<VarWei
 
 /// `batch` inputs: classes in turn, uniforms from a seeded generator.
 pub fn inputs(cfg: &VarConfig, batch: usize, seed: u64) -> Vec<VarInput> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f_7c0a);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_7c0a);
     (0..batch)
         .map(|i| VarInput {
             class: i % cfg.num_classes,

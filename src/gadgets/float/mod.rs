@@ -8,13 +8,13 @@
 pub mod word;
 
 pub use word::FloatWord;
-pub mod mul;
 pub mod add;
 pub mod cmp;
-pub mod round;
-pub mod sum;
-pub mod mul_const;
 pub mod div;
 pub mod lookup;
-pub mod table;
+pub mod mul;
+pub mod mul_const;
 pub mod product;
+pub mod round;
+pub mod sum;
+pub mod table;
