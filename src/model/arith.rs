@@ -574,7 +574,14 @@ impl Arith for CircuitArith<'_> {
         Ok(out)
     }
     fn unary(&mut self, f: Unary, x: &FloatWord) -> Result<FloatWord> {
-        Ok(fg::lookup::lookup(self.b, x, |v| f.reference(v))?)
+        // exp, sqrt and rsqrt have dedicated (smaller) tables; every other function is the
+        // generic depth-2 staircase on the input's rank, built from `f.reference` itself.
+        Ok(match f {
+            Unary::Exp => fg::table::exp(self.b, x)?,
+            Unary::Sqrt => fg::table::sqrt(self.b, x)?,
+            Unary::Rsqrt => fg::table::rsqrt(self.b, x)?,
+            _ => fg::table::unary_table(self.b, "unary", x, |v| f.reference(v))?,
+        })
     }
     fn lt(&mut self, a: &FloatWord, b: &FloatWord) -> Result<Lit> {
         Ok(fg::cmp::lt(self.b, a, b)?)
