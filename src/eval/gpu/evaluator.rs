@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::context::{GpuContext, GpuOptions};
-use super::plan::{Kind, Plan};
+use super::plan::{Kind, Plan, LLVMPIPE_LOOP_LIMIT};
 use crate::circuit::Levelized;
 use crate::eval::{Batch, EvalError, Evaluator};
 
@@ -223,6 +223,9 @@ impl GpuEvaluator {
             });
         }
         let plan = Plan::new(lv, limit, opts.form_kernel)?;
+        if ctx.adapter().name.to_lowercase().contains("llvmpipe") {
+            check_llvmpipe_loops(&plan)?;
+        }
         if 4 * plan.outputs.len() as u64 > limit {
             return Err(EvalError::LimitExceeded {
                 what: "output list".into(),
@@ -696,6 +699,34 @@ impl GpuEvaluator {
         self.download_chunk(&mut out, w, 0, words)?;
         to_batch(nout as u32, instances, &out, w)
     }
+}
+
+/// Refuse a plan that Mesa's llvmpipe (lavapipe) would evaluate wrongly: llvmpipe ends every
+/// loop of a shader invocation once its loops together have taken
+/// [`LLVMPIPE_LOOP_LIMIT`] back-edges, silently. [`Plan::loop_bound`] bounds each dispatch.
+fn check_llvmpipe_loops(plan: &Plan) -> Result<(), EvalError> {
+    for d in &plan.dispatches {
+        let bound = plan.loop_bound(d);
+        if bound > LLVMPIPE_LOOP_LIMIT {
+            return Err(EvalError::LimitExceeded {
+                what: format!(
+                    "loop iterations of one shader invocation on llvmpipe (level {}, {:?} \
+                     kernel, items {}..{} of segment {}): Mesa's software driver silently \
+                     stops every loop after {LLVMPIPE_LOOP_LIMIT} (gallivm \
+                     LP_MAX_TGSI_LOOP_ITERATIONS), which would give wrong outputs; use a \
+                     hardware adapter, or another form kernel",
+                    d.level + 1,
+                    d.kind,
+                    d.first,
+                    d.first + d.count,
+                    d.segment
+                ),
+                needed: bound,
+                limit: LLVMPIPE_LOOP_LIMIT,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Convert u32 rows of `w` words (`w` even or covering the instances) to a [`Batch`].

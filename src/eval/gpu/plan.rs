@@ -46,6 +46,10 @@ pub enum FormKernel {
     PerLane,
 }
 
+/// Mesa llvmpipe's (lavapipe's) limit on the loop back-edges of one shader invocation, shared
+/// by all its loops (gallivm `LP_MAX_TGSI_LOOP_ITERATIONS`); see [`Plan::loop_bound`].
+pub const LLVMPIPE_LOOP_LIMIT: u64 = 65535;
+
 /// Largest term count of a [`Kind::Count`] form (its count and thresholds fit 8 planes).
 pub const COUNT_MAX_TERMS: usize = 254;
 
@@ -535,6 +539,57 @@ impl Plan {
             }),
         }
         Ok(())
+    }
+
+    /// An upper bound on the loop back-edges one SIMD group of invocations of dispatch `d`
+    /// executes: the sum over the kernel's loops of (largest trip count among the dispatch's
+    /// items) x (largest inner trip count per iteration). Loops with a constant trip count
+    /// nested inside (the 32 lanes of the per-lane kernels, the 8 planes of the counter
+    /// kernel) count as straight-line code: the shader compiler unrolls them (checked on
+    /// lavapipe by `tests/gpu_gadgets.rs::llvmpipe_loop_limit_is_enforced`).
+    ///
+    /// Used on Mesa's llvmpipe (lavapipe), which silently ends every loop of a shader
+    /// invocation once all its loops together have taken [`LLVMPIPE_LOOP_LIMIT`] back-edges
+    /// (gallivm's `LP_MAX_TGSI_LOOP_ITERATIONS`, one counter shared by every loop of the
+    /// function), which would give wrong outputs instead of an error.
+    pub fn loop_bound(&self, d: &Dispatch) -> u64 {
+        let seg = &self.segments[d.segment as usize];
+        let items = d.first as usize..(d.first + d.count) as usize;
+        match d.kind {
+            Kind::And | Kind::Or => items
+                .map(|g| (seg.gates[g + 1][0] - seg.gates[g][0]) as u64)
+                .max()
+                .unwrap_or(0),
+            Kind::Narrow | Kind::Count | Kind::Wide => {
+                let forms = if d.kind == Kind::Wide {
+                    &seg.w_forms
+                } else {
+                    &seg.n_forms
+                };
+                let terms = items
+                    .clone()
+                    .map(|f| (forms[f][1] - forms[f][0]) as u64)
+                    .max();
+                let thrs = items.map(|f| (forms[f][3] - forms[f][2]) as u64).max();
+                terms.unwrap_or(0) + thrs.unwrap_or(0)
+            }
+            Kind::Sliced => {
+                // Per term: one pass of the set-bit loop per set bit of |w| plus its exit,
+                // each running a carry loop of at most 64 - pos + 1 back-edges; per threshold
+                // a comparison over at most 64 planes; 64 plane initialisations.
+                let (mut terms, mut inner, mut thrs) = (0u64, 0u64, 0u64);
+                for f in items {
+                    let fm = seg.w_forms[f];
+                    terms = terms.max((fm[1] - fm[0]) as u64);
+                    thrs = thrs.max((fm[3] - fm[2]) as u64);
+                    for t in &seg.w_terms[fm[0] as usize..fm[1] as usize] {
+                        let w = t[1] as u64 | (t[2] as u64) << 32;
+                        inner = inner.max(1 + w.count_ones() as u64 * 66);
+                    }
+                }
+                64 + terms * inner + thrs * 65
+            }
+        }
     }
 
     /// Bytes of all circuit arrays.
