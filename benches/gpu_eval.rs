@@ -26,7 +26,7 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tcvar::circuit::random::{layered, LayerGate, LayeredSpec, SplitMix64};
+use tcvar::circuit::random::{bench_shapes, layered, LayeredSpec, SplitMix64};
 use tcvar::circuit::Levelized;
 use tcvar::eval::gpu::{FormKernel, GpuContext, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, Evaluator};
@@ -44,56 +44,7 @@ fn big_gates() -> u32 {
 
 /// The bench circuits: (name, spec), exactly those of `benches/cpu_eval.rs`.
 fn shapes() -> Vec<(&'static str, LayeredSpec)> {
-    let big_layers = 20;
-    vec![
-        (
-            "and_or2_wide",
-            LayeredSpec {
-                inputs: 1024,
-                width: 32768,
-                layers: 4,
-                gate: LayerGate::AndOr2,
-                reach: 1,
-                seed: 1,
-            },
-        ),
-        (
-            "majority16",
-            LayeredSpec {
-                inputs: 1024,
-                width: 8192,
-                layers: 2,
-                gate: LayerGate::Majority { fan_in: 16 },
-                reach: 1,
-                seed: 2,
-            },
-        ),
-        (
-            "weighted32_w2e20",
-            LayeredSpec {
-                inputs: 1024,
-                width: 4096,
-                layers: 2,
-                gate: LayerGate::Weighted {
-                    fan_in: 32,
-                    max_weight: 1 << 20,
-                },
-                reach: 1,
-                seed: 3,
-            },
-        ),
-        (
-            "mixed_random_big",
-            LayeredSpec {
-                inputs: 1024,
-                width: big_gates() / big_layers,
-                layers: big_layers,
-                gate: LayerGate::Mixed,
-                reach: u32::MAX,
-                seed: 4,
-            },
-        ),
-    ]
+    bench_shapes(big_gates())
 }
 
 /// `TCVAR_BENCH_FORM_KERNEL` = `auto` (default), `perlane` or `sliced`: the threshold-bank

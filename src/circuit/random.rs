@@ -456,6 +456,63 @@ fn weighted_gate(
     b.threshold(terms, rng.range_i64(lo + 1, hi.max(lo + 1)))
 }
 
+/// The benchmark circuits shared by `benches/cpu_eval.rs` and `benches/gpu_eval.rs`, so that
+/// `cargo bench` compares the two evaluators on identical circuits: a wide level of 2-input
+/// AND/OR gates, unit-weight majority gates of fan-in 16, weighted gates of fan-in 32 with
+/// weights up to 2^20, and a random levelized circuit of about `big_gates` gates in 20 layers.
+pub fn bench_shapes(big_gates: u32) -> Vec<(&'static str, LayeredSpec)> {
+    let big_layers = 20;
+    vec![
+        (
+            "and_or2_wide",
+            LayeredSpec {
+                inputs: 1024,
+                width: 32768,
+                layers: 4,
+                gate: LayerGate::AndOr2,
+                reach: 1,
+                seed: 1,
+            },
+        ),
+        (
+            "majority16",
+            LayeredSpec {
+                inputs: 1024,
+                width: 8192,
+                layers: 2,
+                gate: LayerGate::Majority { fan_in: 16 },
+                reach: 1,
+                seed: 2,
+            },
+        ),
+        (
+            "weighted32_w2e20",
+            LayeredSpec {
+                inputs: 1024,
+                width: 4096,
+                layers: 2,
+                gate: LayerGate::Weighted {
+                    fan_in: 32,
+                    max_weight: 1 << 20,
+                },
+                reach: 1,
+                seed: 3,
+            },
+        ),
+        (
+            "mixed_random_big",
+            LayeredSpec {
+                inputs: 1024,
+                width: (big_gates / big_layers).max(1),
+                layers: big_layers,
+                gate: LayerGate::Mixed,
+                reach: u32::MAX,
+                seed: 4,
+            },
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
