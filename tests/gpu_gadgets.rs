@@ -761,7 +761,7 @@ fn float_cases(f: Format, ns: &[usize], heavy: bool) -> Vec<Case> {
         .from_parts(true, 1 - f.p() as i32, (1u64 << f.p()) - 3)
         .unwrap_or(f.max_finite(true));
     v.push(float_case(
-        "float unary (floor, mul_const, exp, sqrt, rsqrt, lookup)",
+        "float unary (floor, mul_const, exp, sqrt, rsqrt, unary_table)",
         f,
         1,
         move |bd, x| {
@@ -771,7 +771,10 @@ fn float_cases(f: Format, ns: &[usize], heavy: bool) -> Vec<Case> {
                 fw(fg::table::exp(bd, &x[0]).unwrap()),
                 fw(fg::table::sqrt(bd, &x[0]).unwrap()),
                 fw(fg::table::rsqrt(bd, &x[0]).unwrap()),
-                fw(fg::lookup::lookup(bd, &x[0], |y| y.mul(y).unwrap().neg()).unwrap()),
+                fw(
+                    fg::table::unary_table(bd, "neg_square", &x[0], |y| y.mul(y).unwrap().neg())
+                        .unwrap(),
+                ),
             ]
         },
         move |x| {

@@ -11,7 +11,6 @@ pub use word::FloatWord;
 pub mod add;
 pub mod cmp;
 pub mod div;
-pub mod lookup;
 pub mod mul;
 pub mod mul_const;
 pub mod product;
