@@ -264,12 +264,7 @@ fn run_case(ctx: &Arc<GpuContext>, case: &Case, sizes: &[usize], all_kernels: bo
             );
         }
     }
-    let maxw = lv
-        .form_weights
-        .iter()
-        .map(|w| w.unsigned_abs())
-        .max()
-        .unwrap_or(0);
+    let maxw = lv.max_abs_weight();
     eprintln!(
         "{:<28} depth {:>2} gates {:>7} forms n/w/c {:>5}/{:>4}/{:>4} max|w| 2^{:<4.1} \
          {:>6} inst {:>6} vs ref  {:>6.2} s",
@@ -963,6 +958,31 @@ fn llvmpipe_loop_limit_is_enforced() {
         let want = [[false, false], [true, true], [false, true]];
         for (i, w) in want.iter().enumerate() {
             assert_eq!([out.get(0, i), out.get(1, i)], *w, "n {n}, instance {i}");
+        }
+    }
+    // A bank of 4000 thresholds on one 12-term form: 4000 x 33 back-edges if the 32-lane
+    // comparison loop were not unrolled, so this checks the other assumption of the bound.
+    let mut bd = Builder::new();
+    let x = bd.input_word("x", 12).unwrap();
+    let terms: Vec<(Lit, i64)> = x.iter().enumerate().map(|(i, &l)| (l, 1 << i)).collect();
+    let outs: Vec<Lit> = (1..=4000)
+        .map(|t| bd.threshold(&terms, t).unwrap())
+        .collect();
+    bd.output_word("y", &outs).unwrap();
+    let lv = bd.finish().levelize();
+    assert_eq!(lv.bank_offsets.len(), 2, "one bank");
+    let mut gpu = GpuEvaluator::with_context(ctx, &lv, &GpuOptions::default()).unwrap();
+    let insts: Vec<Vec<u128>> = (0..64u128).map(|i| vec![(i * 67) % 4096]).collect();
+    let out = unpack(&vec![1; 4000], &gpu.evaluate(&pack(&[12], &insts)).unwrap());
+    for (inst, o) in insts.iter().zip(&out) {
+        for (k, &bit) in o.iter().enumerate() {
+            assert_eq!(
+                bit,
+                b(inst[0] >= k as u128 + 1),
+                "x {} >= {}",
+                inst[0],
+                k + 1
+            );
         }
     }
 }
