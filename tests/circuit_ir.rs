@@ -199,8 +199,7 @@ fn check_layering(lv: &Levelized) {
                 th.windows(2).all(|p| p[0] <= p[1]),
                 "bank thresholds ascending"
             );
-            let ws = &lv.form_weights
-                [lv.form_offsets[fi as usize] as usize..lv.form_offsets[fi as usize + 1] as usize];
+            let ws = form_weights_of(lv, fi as usize);
             assert!(ws.iter().map(|w| w.unsigned_abs() as u128).sum::<u128>() <= 1 << 62);
         }
         g = l.or_end;
@@ -214,6 +213,48 @@ fn check_layering(lv: &Levelized) {
     assert_eq!(f as usize + 1, lv.form_offsets.len());
     assert_eq!(t as usize, lv.thresholds.len());
     assert!(lv.outputs.iter().all(|&o| o >> 1 < lv.num_rows));
+}
+
+/// Form `f`'s weights decoded directly from the byte pool (independently of
+/// `Levelized::form_weights`): `n` terms of `width = bytes / n` bytes, little-endian two's
+/// complement; the width must be the smallest that holds every weight.
+fn form_weights_of(lv: &Levelized, f: usize) -> Vec<i64> {
+    let n = (lv.form_offsets[f + 1] - lv.form_offsets[f]) as usize;
+    let b = &lv.form_weight_bytes
+        [lv.form_weight_offsets[f] as usize..lv.form_weight_offsets[f + 1] as usize];
+    if n == 0 {
+        assert!(b.is_empty());
+        return Vec::new();
+    }
+    assert_eq!(
+        b.len() % n,
+        0,
+        "form {f}: weight bytes not a multiple of its terms"
+    );
+    let width = b.len() / n;
+    assert!((1..=8).contains(&width), "form {f}: width {width}");
+    let ws: Vec<i64> = b
+        .chunks(width)
+        .map(|c| {
+            let mut v: i128 = 0;
+            for (k, &byte) in c.iter().enumerate() {
+                v |= (byte as i128) << (8 * k);
+            }
+            if c[width - 1] & 0x80 != 0 {
+                v -= 1i128 << (8 * width);
+            }
+            v as i64
+        })
+        .collect();
+    if width > 1 {
+        let half = 1i128 << (8 * (width - 1) - 1);
+        assert!(
+            ws.iter()
+                .any(|&w| (w as i128) < -half || (w as i128) >= half),
+            "form {f}: width {width} is not the smallest"
+        );
+    }
+    ws
 }
 
 /// Evaluate a levelized circuit directly from its arrays.
@@ -238,10 +279,12 @@ fn eval_levelized(lv: &Levelized, x: &[bool]) -> Vec<bool> {
         }
         for fi in l.form_start as usize..l.form_end as usize {
             let r = lv.form_offsets[fi] as usize..lv.form_offsets[fi + 1] as usize;
+            let ws = form_weights_of(lv, fi);
             let s: i128 = r
-                .map(|j| {
+                .zip(&ws)
+                .map(|(j, &w)| {
                     if row[lv.form_rows[j] as usize] {
-                        lv.form_weights[j] as i128
+                        w as i128
                     } else {
                         0
                     }

@@ -347,8 +347,15 @@ fn malformed_levelized_is_an_error_not_a_panic() {
     x.levels[1].row_start += 1;
     cases.push(x);
     let mut x = lv.clone();
-    if let Some(w) = x.form_weights.first_mut() {
-        *w = i64::MAX;
+    if let Some(mut ws) = x.form_weights(0).map(|w| w.collect::<Vec<i64>>()) {
+        ws[0] = i64::MAX;
+        assert!(x.set_form_weights(0, &ws));
+    }
+    cases.push(x);
+    let mut x = lv.clone();
+    // Weight bytes that are not a whole number of bytes per term.
+    if let Some(o) = x.form_weight_offsets.get_mut(1) {
+        *o += 1;
     }
     cases.push(x);
     for (i, m) in cases.iter().enumerate() {

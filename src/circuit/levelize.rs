@@ -54,13 +54,24 @@ impl Level {
 /// Gate kinds:
 /// - AND gate `g`: `AND` of the literals `gate_lits[gate_offsets[g]..gate_offsets[g+1]]`;
 /// - OR gate `g`: `OR` of its literals (same arrays);
-/// - form `f`: the weighted sum `S = sum_j form_weights[j] * value(form_rows[j])` over
-///   `j in form_offsets[f]..form_offsets[f+1]`, compared against each threshold
+/// - form `f`: the weighted sum `S = sum_k w_k * value(form_rows[form_offsets[f] + k])` over its
+///   `n_f = form_offsets[f+1] - form_offsets[f]` terms, compared against each threshold
 ///   `thresholds[bank_offsets[f]..bank_offsets[f+1]]` (sorted ascending): output `[S >= t]`.
+///
+/// Compact weights (issue 3: at most 8 bytes per wire). The weights are not stored as one `i64`
+/// per term but in the byte pool `form_weight_bytes`, each form at its own width: form `f`'s
+/// weights are the bytes `form_weight_offsets[f]..form_weight_offsets[f+1]`, i.e. `n_f` weights of
+/// `width_f = (form_weight_offsets[f+1] - form_weight_offsets[f]) / n_f` bytes each, little-endian
+/// two's complement, where `width_f` in `1..=8` is the fewest bytes that hold every weight of the
+/// form (1 for unit or small weights, 3 for weights up to 2^20, 8 only for forms that need 64
+/// bits). The width is implied by the offsets, so there is no per-form flag; a form with no terms
+/// has no bytes. Read them with [`Levelized::form_weights`], which checks this invariant and
+/// sign-extends; nothing is lost: every `i64` weight round-trips exactly.
 ///
 /// Invariants: every literal and form row of a level refers to a row written by an earlier level
 /// (or an input or the constant); only gates in the cone of an output are kept; a form's terms
-/// satisfy the builder's bounds (sum of |weights| <= 2^62), so `S` fits in `i64`.
+/// satisfy the builder's bounds (sum of |weights| <= 2^62), so `S` fits in `i64`; the weight
+/// bytes of all forms total less than 2^32 (byte offsets are `u32`).
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Levelized {
     /// Number of primary inputs.
@@ -77,8 +88,11 @@ pub struct Levelized {
     pub form_offsets: Vec<u32>,
     /// Row read by each form term.
     pub form_rows: Vec<u32>,
-    /// Weight of each form term.
-    pub form_weights: Vec<i64>,
+    /// Form `f`'s weights are the bytes `form_weight_offsets[f]..form_weight_offsets[f+1]` of
+    /// `form_weight_bytes` (see the type's documentation for the encoding).
+    pub form_weight_offsets: Vec<u32>,
+    /// Form term weights, little-endian two's complement, at each form's own width (1..=8 bytes).
+    pub form_weight_bytes: Vec<u8>,
     /// Form `f`'s thresholds are `bank_offsets[f]..bank_offsets[f+1]`.
     pub bank_offsets: Vec<u32>,
     /// Thresholds, ascending within each bank.
@@ -113,16 +127,148 @@ impl Levelized {
         self.gate_lits.len() as u64 + self.form_rows.len() as u64
     }
 
-    /// Bytes held by the arrays (the memory an evaluator uploads).
+    /// Bytes held by the arrays (the memory an evaluator uploads): `u32` offsets, literals, rows
+    /// and weight offsets at 4 bytes, the weight pool at 1 byte per stored byte, thresholds at 8.
     pub fn bytes(&self) -> u64 {
         (self.levels.len() * std::mem::size_of::<Level>()
             + 4 * (self.gate_offsets.len()
                 + self.gate_lits.len()
                 + self.form_offsets.len()
                 + self.form_rows.len()
+                + self.form_weight_offsets.len()
                 + self.bank_offsets.len()
                 + self.outputs.len())
-            + 8 * (self.form_weights.len() + self.thresholds.len())) as u64
+            + self.form_weight_bytes.len()
+            + 8 * self.thresholds.len()) as u64
+    }
+
+    /// Number of forms (banks).
+    pub fn num_forms(&self) -> u32 {
+        self.form_offsets.len().saturating_sub(1) as u32
+    }
+
+    /// The weights of form `f`, in term order, decoded exactly to `i64`.
+    ///
+    /// `None` when the arrays break the encoding invariant (offsets out of range or not
+    /// ascending, or a byte count that is not `width * terms` with `width` in `1..=8`), so that an
+    /// evaluator can reject a malformed `Levelized` instead of panicking.
+    pub fn form_weights(&self, f: u32) -> Option<FormWeights<'_>> {
+        let f = f as usize;
+        let t0 = *self.form_offsets.get(f)? as usize;
+        let t1 = *self.form_offsets.get(f + 1)? as usize;
+        let b0 = *self.form_weight_offsets.get(f)? as usize;
+        let b1 = *self.form_weight_offsets.get(f + 1)? as usize;
+        if t1 < t0 || b1 < b0 || b1 > self.form_weight_bytes.len() {
+            return None;
+        }
+        let (n, nb) = (t1 - t0, b1 - b0);
+        let width = if n == 0 {
+            if nb != 0 {
+                return None;
+            }
+            1
+        } else {
+            if nb % n != 0 || !(1..=8).contains(&(nb / n)) {
+                return None;
+            }
+            nb / n
+        };
+        Some(FormWeights {
+            bytes: &self.form_weight_bytes[b0..b1],
+            width,
+        })
+    }
+
+    /// Largest |weight| over all forms (0 without forms or when the weights are malformed).
+    pub fn max_abs_weight(&self) -> u64 {
+        (0..self.num_forms())
+            .filter_map(|f| self.form_weights(f))
+            .flat_map(|ws| ws.map(i64::unsigned_abs))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Replace form `f`'s weights by `weights` (re-encoded at their own width); the other forms'
+    /// weights are kept. Returns `false` (and changes nothing) when `f` is not a form or
+    /// `weights` does not have one weight per term of `f`. Bounds such as sum |w| <= 2^62 are not
+    /// checked here (evaluators check them); this is for building and testing.
+    pub fn set_form_weights(&mut self, f: u32, weights: &[i64]) -> bool {
+        let fu = f as usize;
+        if fu + 1 >= self.form_offsets.len()
+            || fu + 1 >= self.form_weight_offsets.len()
+            || self.form_weights(f).map(|w| w.len()) != Some(weights.len())
+        {
+            return false;
+        }
+        let mut enc = Vec::new();
+        encode_weights(weights, &mut enc);
+        let (b0, b1) = (
+            self.form_weight_offsets[fu] as usize,
+            self.form_weight_offsets[fu + 1] as usize,
+        );
+        let delta = enc.len() as i64 - (b1 - b0) as i64;
+        self.form_weight_bytes.splice(b0..b1, enc);
+        for o in &mut self.form_weight_offsets[fu + 1..] {
+            *o = (*o as i64 + delta) as u32;
+        }
+        true
+    }
+}
+
+/// The decoded weights of one form ([`Levelized::form_weights`]): an exact-size iterator of
+/// `i64`.
+#[derive(Clone, Debug)]
+pub struct FormWeights<'a> {
+    bytes: &'a [u8],
+    width: usize,
+}
+
+impl FormWeights<'_> {
+    /// Bytes per weight of this form (1..=8).
+    pub fn width(&self) -> u32 {
+        self.width as u32
+    }
+}
+
+impl Iterator for FormWeights<'_> {
+    type Item = i64;
+    fn next(&mut self) -> Option<i64> {
+        if self.bytes.is_empty() {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(self.width);
+        self.bytes = rest;
+        let mut le = [0u8; 8];
+        le[..self.width].copy_from_slice(head);
+        let shift = 64 - 8 * self.width as u32;
+        Some((i64::from_le_bytes(le) << shift) >> shift)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.bytes.len() / self.width;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for FormWeights<'_> {}
+
+/// Fewest bytes (1..=8) whose two's complement holds every weight.
+fn weight_width(weights: &[i64]) -> usize {
+    weights
+        .iter()
+        .map(|&w| {
+            // Significant bits including the sign bit.
+            let bits = 65 - (w ^ (w >> 63)).leading_zeros() as usize;
+            bits.div_ceil(8).max(1)
+        })
+        .max()
+        .unwrap_or(1)
+}
+
+/// Append `weights` to `out` at their common width (little-endian two's complement).
+fn encode_weights(weights: &[i64], out: &mut Vec<u8>) {
+    let width = weight_width(weights);
+    for &w in weights {
+        out.extend_from_slice(&w.to_le_bytes()[..width]);
     }
 }
 
@@ -227,6 +373,7 @@ impl Circuit {
             num_inputs,
             gate_offsets: vec![0],
             form_offsets: vec![0],
+            form_weight_offsets: vec![0],
             bank_offsets: vec![0],
             input_words: self
                 .inputs
@@ -302,11 +449,14 @@ impl Circuit {
             level.or_end = (lv.gate_offsets.len() - 1) as u32;
             for (form, outs) in &banks {
                 let (wires, weights) = self.forms.terms(*form);
-                for (x, &w) in wires.iter().zip(weights) {
+                for x in wires {
                     lv.form_rows.push(row[x.index()]);
-                    lv.form_weights.push(w);
                 }
                 lv.form_offsets.push(lv.form_rows.len() as u32);
+                encode_weights(weights, &mut lv.form_weight_bytes);
+                let nb = u32::try_from(lv.form_weight_bytes.len())
+                    .expect("levelize: more than 2^32 bytes of form weights");
+                lv.form_weight_offsets.push(nb);
                 for &g in outs {
                     lv.thresholds.push(key(&g).1);
                     row[g.index()] = next_row;
@@ -326,5 +476,140 @@ impl Circuit {
             .map(|l| lit_of(&row, l.wire(), l.is_complemented()))
             .collect();
         (lv, row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuit::builder::Builder;
+
+    #[test]
+    fn weight_encoding_round_trips_at_the_smallest_width() {
+        let mut vals: Vec<i64> = vec![0, 1, -1, i64::MAX, i64::MIN];
+        for k in 0..63 {
+            let p = 1i64 << k;
+            vals.extend([p, p - 1, p + 1, -p, -p - 1, -p + 1]);
+        }
+        for &v in &vals {
+            let mut bytes = Vec::new();
+            encode_weights(&[v, 1], &mut bytes);
+            let width = bytes.len() / 2;
+            // Smallest width: v fits in `width` bytes of two's complement and not in one fewer.
+            let fits = |b: usize| {
+                let half = 1i128 << (8 * b - 1);
+                (-half..half).contains(&(v as i128))
+            };
+            assert!(fits(width), "{v}: width {width}");
+            assert!(
+                width == 1 || !fits(width - 1),
+                "{v}: width {width} not minimal"
+            );
+            let ws = FormWeights {
+                bytes: &bytes,
+                width,
+            };
+            assert_eq!(ws.collect::<Vec<_>>(), vec![v, 1]);
+        }
+    }
+
+    /// A form needing 64-bit weights next to small ones: exact values after levelization.
+    #[test]
+    fn wide_and_narrow_forms_levelize_exactly() {
+        let mut b = Builder::new();
+        let x = b.input_word("x", 5).unwrap();
+        let wide: Vec<(crate::circuit::Lit, i64)> = vec![
+            (x[0], 1 << 61),
+            (!x[1], 1 << 40),
+            (x[2], -(1 << 20)),
+            (x[3], 3),
+            (!x[4], -1),
+        ];
+        let narrow: Vec<(crate::circuit::Lit, i64)> =
+            vec![(x[0], 2), (x[1], -3), (x[2], 1), (x[3], 1)];
+        let thw = [(1i64 << 61) - (1 << 20), 1 << 40, (1 << 61) + 2];
+        let gw = b.bank(&wide, &thw).unwrap();
+        let gn = b.bank(&narrow, &[0, 2]).unwrap();
+        let outs: Vec<_> = gw.iter().chain(&gn).copied().collect();
+        b.output_word("y", &outs).unwrap();
+        let lv = b.finish().levelize();
+        let widths: Vec<u32> = (0..lv.num_forms())
+            .map(|f| lv.form_weights(f).unwrap().width())
+            .collect();
+        assert!(widths.contains(&8) && widths.contains(&1), "{widths:?}");
+        assert_eq!(lv.max_abs_weight(), 1 << 61);
+        for v in 0u32..32 {
+            let bit = |i: usize| v >> i & 1 == 1;
+            let lit = |l: crate::circuit::Lit| bit(l.wire().index() - 1) ^ l.is_complemented();
+            let sum = |t: &[(crate::circuit::Lit, i64)]| -> i128 {
+                t.iter()
+                    .filter(|(l, _)| lit(*l))
+                    .map(|&(_, w)| w as i128)
+                    .sum()
+            };
+            let mut want: Vec<bool> = thw.iter().map(|&t| sum(&wide) >= t as i128).collect();
+            want.extend([0i128, 2].iter().map(|&t| sum(&narrow) >= t));
+            // Interpret the levelized arrays.
+            let mut row = vec![false; lv.num_rows as usize];
+            for i in 0..5 {
+                row[1 + i] = bit(i);
+            }
+            let litv = |row: &[bool], l: u32| row[(l >> 1) as usize] ^ (l & 1 == 1);
+            for l in &lv.levels {
+                let mut out = l.row_start as usize;
+                for g in l.and_start..l.or_end {
+                    let ls = &lv.gate_lits[lv.gate_offsets[g as usize] as usize
+                        ..lv.gate_offsets[g as usize + 1] as usize];
+                    row[out] = if g < l.or_start {
+                        ls.iter().all(|&q| litv(&row, q))
+                    } else {
+                        ls.iter().any(|&q| litv(&row, q))
+                    };
+                    out += 1;
+                }
+                for f in l.form_start..l.form_end {
+                    let r0 = lv.form_offsets[f as usize] as usize;
+                    let s: i128 = lv
+                        .form_weights(f)
+                        .unwrap()
+                        .enumerate()
+                        .filter(|&(k, _)| row[lv.form_rows[r0 + k] as usize])
+                        .map(|(_, w)| w as i128)
+                        .sum();
+                    for j in lv.bank_offsets[f as usize]..lv.bank_offsets[f as usize + 1] {
+                        row[out] = s >= lv.thresholds[j as usize] as i128;
+                        out += 1;
+                    }
+                }
+            }
+            let got: Vec<bool> = lv.outputs.iter().map(|&o| litv(&row, o)).collect();
+            assert_eq!(got, want, "x = {v:05b}");
+        }
+    }
+
+    #[test]
+    fn malformed_weight_bytes_are_rejected_and_set_form_weights_reencodes() {
+        let mut b = Builder::new();
+        let x = b.input_word("x", 3).unwrap();
+        let g = b.threshold(&[(x[0], 2), (x[1], 3), (x[2], -1)], 2).unwrap();
+        b.output_word("y", &[g]).unwrap();
+        let mut lv = b.finish().levelize();
+        assert_eq!(lv.num_forms(), 1);
+        let ws: Vec<i64> = lv.form_weights(0).unwrap().collect();
+        assert_eq!(lv.form_weight_bytes.len(), 3);
+        let mut big = ws.clone();
+        big[0] = -(1 << 40);
+        assert!(lv.set_form_weights(0, &big));
+        assert_eq!(lv.form_weights(0).unwrap().collect::<Vec<_>>(), big);
+        assert_eq!(lv.form_weights(0).unwrap().width(), 6);
+        assert!(!lv.set_form_weights(0, &big[..2]));
+        assert!(!lv.set_form_weights(1, &big));
+        let mut bad = lv.clone();
+        bad.form_weight_offsets[1] += 1;
+        assert!(bad.form_weights(0).is_none());
+        let mut bad = lv.clone();
+        bad.form_weight_bytes.truncate(5);
+        assert!(bad.form_weights(0).is_none());
+        assert_eq!(lv.max_abs_weight(), 1 << 40);
     }
 }

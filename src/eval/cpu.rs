@@ -220,8 +220,15 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
     check_offsets("gate_offsets", &lv.gate_offsets, lv.gate_lits.len())?;
     check_offsets("form_offsets", &lv.form_offsets, lv.form_rows.len())?;
     check_offsets("bank_offsets", &lv.bank_offsets, lv.thresholds.len())?;
-    if lv.form_weights.len() != lv.form_rows.len() {
-        return Err(malformed("form_weights and form_rows differ in length"));
+    check_offsets(
+        "form_weight_offsets",
+        &lv.form_weight_offsets,
+        lv.form_weight_bytes.len(),
+    )?;
+    if lv.form_weight_offsets.len() != lv.form_offsets.len() {
+        return Err(malformed(
+            "form_weight_offsets and form_offsets differ in length",
+        ));
     }
     if lv.bank_offsets.len() != lv.form_offsets.len() {
         return Err(malformed("bank_offsets and form_offsets differ in length"));
@@ -253,6 +260,7 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
     let mut gate_end = 0u32;
     let mut form_end = 0u32;
     let mut abs: Vec<u64> = Vec::new();
+    let mut ws: Vec<i64> = Vec::new();
     let mut pi_forms: Vec<u32> = Vec::new();
     for (li, l) in lv.levels.iter().enumerate() {
         let bad = |what: &str| malformed(format!("level {}: {what}", li + 1));
@@ -348,9 +356,14 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
             let th_range =
                 lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
             abs.clear();
+            ws.clear();
+            ws.extend(
+                lv.form_weights(f)
+                    .ok_or_else(|| bad("a form's weight bytes break the encoding"))?,
+            );
             let mut sum: u128 = 0;
             let mut neg: i128 = 0;
-            for &w in &lv.form_weights[tr_range.clone()] {
+            for &w in &ws {
                 sum += w.unsigned_abs() as u128;
                 if w < 0 {
                     neg += w as i128;
@@ -372,10 +385,7 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
                 pi_forms.push(f);
                 continue;
             }
-            for (&r, &w) in lv.form_rows[tr_range.clone()]
-                .iter()
-                .zip(&lv.form_weights[tr_range.clone()])
-            {
+            for (&r, &w) in lv.form_rows[tr_range.clone()].iter().zip(&ws) {
                 // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
                 p.bs.terms.push(trr(r, w < 0)?);
                 p.bs.weights.push(w.unsigned_abs());
@@ -404,10 +414,13 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
                 lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize;
             let th_range =
                 lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
-            for (&r, &w) in lv.form_rows[tr_range.clone()]
-                .iter()
-                .zip(&lv.form_weights[tr_range.clone()])
-            {
+            // Validated in the first pass over this level's forms.
+            ws.clear();
+            ws.extend(
+                lv.form_weights(f)
+                    .ok_or_else(|| bad("a form's weight bytes break the encoding"))?,
+            );
+            for (&r, &w) in lv.form_rows[tr_range.clone()].iter().zip(&ws) {
                 p.pi.terms.push(trr(r, false)? >> 1);
                 p.pi.weights.push(w);
             }

@@ -172,7 +172,8 @@ fn validate(lv: &Levelized) -> Result<(), EvalError> {
         || lv.form_offsets.first() != Some(&0)
         || lv.bank_offsets.first() != Some(&0)
         || lv.bank_offsets.len() != nf + 1
-        || lv.form_rows.len() != lv.form_weights.len()
+        || lv.form_weight_offsets.len() != nf + 1
+        || (0..nf as u32).any(|f| lv.form_weights(f).is_none())
         || *lv.gate_offsets.last().unwrap_or(&0) as usize != lv.gate_lits.len()
         || *lv.form_offsets.last().unwrap_or(&0) as usize != lv.form_rows.len()
         || *lv.bank_offsets.last().unwrap_or(&0) as usize != lv.thresholds.len()
@@ -386,7 +387,15 @@ impl Plan {
                 for f in l.form_start..l.form_end {
                     let terms = lv.form_offsets[f as usize] as usize
                         ..lv.form_offsets[f as usize + 1] as usize;
-                    let ws = &lv.form_weights[terms.clone()];
+                    // Checked by the validation above.
+                    let ws: Vec<i64> = match lv.form_weights(f) {
+                        Some(w) => w.collect(),
+                        None => {
+                            return Err(EvalError::Unsupported(format!(
+                                "form {f}: malformed weight bytes"
+                            )))
+                        }
+                    };
                     let sum_abs: i128 = ws.iter().map(|&w| (w as i128).abs()).sum();
                     if sum_abs > i64::MAX as i128 {
                         return Err(EvalError::Unsupported(format!(
@@ -416,8 +425,7 @@ impl Plan {
                             let sliced = kind == Kind::Sliced;
                             let fi = seg.w_forms.len() as u32;
                             let (t0, h0) = (seg.w_terms.len() as u32, seg.w_thrs.len() as u32);
-                            for j in terms.clone() {
-                                let w = lv.form_weights[j];
+                            for (j, &w) in terms.clone().zip(&ws) {
                                 let s = slot[lv.form_rows[j] as usize];
                                 let (first, w) = if sliced {
                                     (s << 1 | (w < 0) as u32, w.unsigned_abs())
@@ -448,8 +456,7 @@ impl Plan {
                             let count = kind == Kind::Count;
                             let fi = seg.n_forms.len() as u32;
                             let (t0, h0) = (seg.n_terms.len() as u32, seg.n_thrs.len() as u32);
-                            for j in terms.clone() {
-                                let w = lv.form_weights[j];
+                            for (j, &w) in terms.clone().zip(&ws) {
                                 let s = slot[lv.form_rows[j] as usize];
                                 seg.n_terms.push(if count {
                                     [s << 1 | (w < 0) as u32, 0]
