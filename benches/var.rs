@@ -8,6 +8,10 @@
 //!   (class, noise) instances, throughput in gate-evaluations (gates x instances) per second;
 //! - `var_reference/<config>`: the F(p, q) reference pass for one image.
 //!
+//! Configurations whose estimated gate count (`estimate_gates`) is above
+//! `TCVAR_BENCH_VAR_MAX_GATES` (default 4e7) are skipped with a notice: `tiny` is estimated at
+//! about 1.2e9 gates, far beyond a 24 GiB machine.
+//!
 //! A summary line per configuration prints gates, depth, build seconds and the CPU and GPU
 //! gate-evals/s side by side. Without a GPU adapter the GPU rows are skipped with a notice.
 
@@ -18,7 +22,9 @@ use tcvar::eval::cpu::CpuEvaluator;
 use tcvar::eval::gpu::{GpuEvaluator, GpuOptions};
 use tcvar::eval::Evaluator;
 use tcvar::model::var::config::{Sampling, VarConfig};
-use tcvar::model::var::pass::{compile_with, var_reference, CompileOptions, VarInput};
+use tcvar::model::var::pass::{
+    compile_with, estimate_gates, var_reference, CompileOptions, VarInput,
+};
 use tcvar::model::var::weights::VarWeights;
 
 const BATCH: usize = 4096;
@@ -30,6 +36,15 @@ fn configs() -> Vec<String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// Configurations estimated above this many gates are not built (`TCVAR_BENCH_VAR_MAX_GATES`,
+/// default 4e7: a build holds a few hundred bytes per gate).
+fn max_gates() -> f64 {
+    std::env::var("TCVAR_BENCH_VAR_MAX_GATES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4e7)
 }
 
 fn max_build_s() -> f64 {
@@ -68,6 +83,22 @@ fn bench_var(c: &mut Criterion) {
                 continue;
             }
         };
+        match estimate_gates(&cfg) {
+            Ok(e) if e.total > max_gates() => {
+                println!(
+                    "var bench: {name} skipped: about {:.2e} gates estimated, above \
+                     TCVAR_BENCH_VAR_MAX_GATES = {:.1e}",
+                    e.total,
+                    max_gates()
+                );
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("var bench: skipping {name}: {e}");
+                continue;
+            }
+        }
         let w = VarWeights::seeded(&cfg, 0).expect("seeded weights");
         let opts = CompileOptions { progress: false };
         let t = Instant::now();

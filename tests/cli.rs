@@ -348,6 +348,8 @@ fn bad_arguments_are_one_line_and_status_2() {
     assert_user_error(&tcvar(&["run", "--bogus"]), "--bogus");
     assert_user_error(&tcvar(&["run", "--p", "99"]), "p");
     assert_user_error(&tcvar(&["run", "--batch", "0"]), "batch");
+    // A configuration far too large to build is refused before building, with its estimate.
+    assert_user_error(&tcvar(&["run", "--config", "tiny"]), "estimated");
     assert_user_error(&tcvar(&["gadgets", "--q", "1"]), "q");
     assert_user_error(
         &tcvar(&["run", "--weights", "/nonexistent/w.safetensors", "--quiet"]),

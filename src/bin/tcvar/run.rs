@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use tcvar::float::Format;
 use tcvar::model::var::config::{Sampling, VarConfig, PRESETS};
 use tcvar::model::var::pass::{
-    compile_with, var_f32, var_reference, CompileOptions, VarInput, VarOutput,
+    compile_with, estimate_gates, var_f32, var_reference, CompileOptions, VarInput, VarOutput,
 };
 use tcvar::model::var::weights::VarWeights;
 
@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Refuse configurations whose estimated gate count is above this (a build holds a few
+    /// hundred bytes per gate: the default keeps within a 24 GiB machine).
+    #[arg(long, default_value_t = 40_000_000.0)]
+    pub max_gates: f64,
 }
 
 impl RunArgs {
@@ -71,6 +75,7 @@ impl RunArgs {
             out: None,
             json: false,
             quiet: false,
+            max_gates: 40_000_000.0,
         }
     }
 }
@@ -161,6 +166,19 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
         return Err(CliError::User("--batch must be at least 1".into()));
     }
     let fmt: Format = cfg.fmt;
+    let est = estimate_gates(&cfg).map_err(|e| CliError::User(e.to_string()))?;
+    if est.total > a.max_gates {
+        return Err(CliError::User(format!(
+            "config {}: about {:.2e} gates estimated (transformer {:.1e}, decoder {:.1e}), above \
+             --max-gates {:.1e}; building it would need roughly {:.0} GB of memory",
+            a.config,
+            est.total,
+            est.transformer,
+            est.decoder,
+            a.max_gates,
+            est.total * 500.0 / 1e9
+        )));
+    }
     let w = weights(&cfg, a.weights.as_deref(), a.seed)?;
     let show = common::progress_allowed(a.quiet, a.json);
     let compiled = compile_with(&cfg, &w, CompileOptions { progress: show })
