@@ -417,7 +417,7 @@ fn product_errors() {
 /// Size table (not run by default): `PRODUCT_TABLE="p q n1 n2 ..." cargo test --test
 /// gadgets_float_product -- --ignored --nocapture product_size_table`.
 #[test]
-#[ignore]
+#[ignore = "size table report, not a check"]
 fn product_size_table() {
     let spec = std::env::var("PRODUCT_TABLE").unwrap_or_else(|_| "8 5 8 64 256".into());
     let v: Vec<usize> = spec

@@ -411,7 +411,7 @@ fn sweep_depth_is_constant_and_wires_grow_polynomially() {
 /// The sweep of the report (release profile recommended):
 /// `SWEEP_N=4,16,36 SWEEP_D=2,4,8 SWEEP_M=1,2 cargo test --release --test model_blocks sweep_report -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "report sweep over a large grid (minutes in release)"]
 fn sweep_report() {
     let parse = |k: &str, def: &str| -> Vec<usize> {
         std::env::var(k)

@@ -871,7 +871,7 @@ fn shape_errors_are_errors() {
 
 /// Sizes for the report (slow: run with `--ignored --nocapture`).
 #[test]
-#[ignore]
+#[ignore = "decoder size report (slow), not a check"]
 fn decoder_sizes_report() {
     let micro = VarConfig::preset("micro").unwrap();
     for (name, cfg) in [

@@ -263,7 +263,7 @@ fn theorem_5_11_depth_is_constant_in_width() {
 /// theorem_5_11_full_grid -- --ignored --nocapture`): widths 4, 8, 16 for K = 2, 3 give one
 /// depth per K, and depth(K) for K = 3, 4, 5 is affine: depth(K) = a + b K with the same b.
 #[test]
-#[ignore]
+#[ignore = "release-profile measurement (minutes): the full width x scales grid"]
 fn theorem_5_11_full_grid() {
     for k in [2usize, 3] {
         let d: Vec<u32> = [4usize, 8, 16].iter().map(|&w| depth_of(k, w)).collect();
@@ -497,7 +497,7 @@ fn guidance_scale_zero_is_identity_and_large_scale_matters() {
 /// format): gates, wires, depth, build time, per-phase regions. Run in release:
 /// `cargo test --release --test var_model build_report -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "release-profile measurement report, not a check"]
 fn build_report() {
     let name = std::env::var("TCVAR_PRESET").unwrap_or_else(|_| "micro".into());
     let mut cfg = VarConfig::preset(&name).unwrap();
@@ -544,7 +544,7 @@ fn build_report() {
 /// Size estimates of the released shapes (`cargo test --release --test var_model
 /// estimate_released -- --ignored --nocapture`).
 #[test]
-#[ignore]
+#[ignore = "size-estimate report of the released shapes, not a check"]
 fn estimate_released() {
     for name in ["micro", "tiny", "d16", "d20", "d24", "d30"] {
         let cfg = VarConfig::preset(name).unwrap();
