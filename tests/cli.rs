@@ -310,6 +310,35 @@ fn build_eval_export_round_trip() {
 }
 
 #[test]
+fn build_a_var_configuration() {
+    let d = tmpdir("var-build");
+    let file = d.join("micro.tcc");
+    let v = json(&tcvar(&[
+        "build",
+        "--config",
+        "micro",
+        "--p",
+        "4",
+        "--q",
+        "4",
+        "--seed",
+        "3",
+        "--out",
+        file.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ]));
+    let c = Circuit::load_file(&file).expect("a valid circuit file");
+    let mut cfg = VarConfig::preset("micro").unwrap();
+    cfg.fmt = Format::new(4, 4).unwrap();
+    let w = VarWeights::seeded(&cfg, 3).unwrap();
+    let lib = compile_with(&cfg, &w, CompileOptions { progress: false }).unwrap();
+    assert_eq!(c, lib.circuit, "the saved circuit is the library's circuit");
+    assert_eq!(v["gates"].as_u64(), Some(lib.circuit.stats().gates));
+    let _ = std::fs::remove_dir_all(&d); // the file is a few hundred MB
+}
+
+#[test]
 fn scale_json_matches_the_library() {
     let d = tmpdir("scale");
     let v = json(&tcvar(&[
@@ -372,6 +401,8 @@ fn bad_arguments_are_one_line_and_status_2() {
         "not a tcvar circuit",
     );
     assert_user_error(&tcvar(&["scale", "--ns", "1,x"]), "--ns");
+    assert_user_error(&tcvar(&["build", "--out", "/tmp/never.tcc"]), "--config");
+    assert_user_error(&tcvar(&["run", "--backend", "foo"]), "foo");
     // No GPU with --backend gpu: an adapter name that cannot exist.
     let out = Command::new(env!("CARGO_BIN_EXE_tcvar"))
         .args([

@@ -57,9 +57,22 @@ fn main() {
                     std::process::exit(0);
                 }
                 _ => {
+                    // clap's message spans several lines; keep its substance on one line.
                     let msg = e.to_string();
-                    let first = msg.lines().next().unwrap_or("invalid arguments");
-                    eprintln!("{first} (see `tcvar --help`)");
+                    let line: Vec<&str> = msg
+                        .lines()
+                        .map(str::trim)
+                        .take_while(|l| !l.starts_with("Usage:"))
+                        .filter(|l| {
+                            !l.is_empty() && !l.starts_with("tip:") && !l.starts_with("For more")
+                        })
+                        .collect();
+                    let line = if line.is_empty() {
+                        "error: invalid arguments".to_string()
+                    } else {
+                        line.join(" ")
+                    };
+                    eprintln!("{line} (see `tcvar --help`)");
                     std::process::exit(2);
                 }
             }

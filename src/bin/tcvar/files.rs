@@ -38,18 +38,34 @@ pub enum GadgetKind {
     Dot,
 }
 
-/// `tcvar build` options.
+/// `tcvar build` options: a VAR configuration (`--config`) or a float gadget (`--gadget`).
 #[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["config", "gadget"])))]
 pub struct BuildArgs {
+    /// A VAR configuration preset (micro, tiny, ...): the whole pass as one circuit.
+    #[arg(long)]
+    pub config: Option<String>,
     /// A float gadget circuit to build.
     #[arg(long, value_enum)]
-    pub gadget: GadgetKind,
-    /// Significand bits p.
-    #[arg(long, default_value_t = 8)]
-    pub p: u32,
-    /// Exponent bits q.
-    #[arg(long, default_value_t = 5)]
-    pub q: u32,
+    pub gadget: Option<GadgetKind>,
+    /// Significand bits p (default: the preset's for --config, 8 for --gadget).
+    #[arg(long)]
+    pub p: Option<u32>,
+    /// Exponent bits q (default: the preset's for --config, 5 for --gadget).
+    #[arg(long)]
+    pub q: Option<u32>,
+    /// Seed of the generated VAR weights (with --config).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// VAR weights in a safetensors file (with --config).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Refuse VAR configurations estimated above this many gates.
+    #[arg(long, default_value_t = 40_000_000.0)]
+    pub max_gates: f64,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
     /// Operand count of the n-ary gadgets.
     #[arg(long, default_value_t = 4)]
     pub n: usize,
@@ -144,11 +160,38 @@ fn gadget_circuit(kind: GadgetKind, fmt: Format, n: usize) -> Result<Circuit, Cl
     Ok(b.finish())
 }
 
+fn var_circuit(a: &BuildArgs, name: &str) -> Result<Circuit, CliError> {
+    let cfg = crate::run::config(name, a.p, a.q)?;
+    let est =
+        tcvar::model::var::pass::estimate_gates(&cfg).map_err(|e| CliError::User(e.to_string()))?;
+    if est.total > a.max_gates {
+        return Err(CliError::User(format!(
+            "config {name}: about {:.2e} gates estimated, above --max-gates {:.1e}",
+            est.total, a.max_gates
+        )));
+    }
+    let w = crate::run::weights(&cfg, a.weights.as_deref(), a.seed)?;
+    let show = common::progress_allowed(a.quiet, a.json);
+    let compiled = tcvar::model::var::pass::compile_with(
+        &cfg,
+        &w,
+        tcvar::model::var::pass::CompileOptions { progress: show },
+    )
+    .map_err(|e| CliError::User(format!("cannot build {name}: {e}")))?;
+    Ok(compiled.circuit)
+}
+
 /// `tcvar build`.
 pub fn build(a: &BuildArgs) -> Result<Outcome, CliError> {
-    let fmt = common::format(a.p, a.q)?;
     let t = std::time::Instant::now();
-    let c = gadget_circuit(a.gadget, fmt, a.n)?;
+    let c = match (&a.config, a.gadget) {
+        (Some(name), _) => var_circuit(a, name)?,
+        (None, Some(kind)) => {
+            let fmt = common::format(a.p.unwrap_or(8), a.q.unwrap_or(5))?;
+            gadget_circuit(kind, fmt, a.n)?
+        }
+        (None, None) => return Err(CliError::User("give --config NAME or --gadget KIND".into())),
+    };
     let secs = t.elapsed().as_secs_f64();
     c.save_file(&a.out)
         .map_err(|e| CliError::User(format!("cannot write {}: {e}", a.out.display())))?;
