@@ -192,6 +192,28 @@ fn check_lengths(op: &'static str, a: usize, b: usize) -> Result<()> {
     Ok(())
 }
 
+/// The boolean operations shared by the two reference backends (`Bit = bool`,
+/// `Choice = usize`), whose values `$v` are `Copy`.
+macro_rules! bool_bits {
+    ($v:ty) => {
+        fn not(&mut self, x: &bool) -> bool {
+            !x
+        }
+        fn and(&mut self, xs: &[bool]) -> Result<bool> {
+            Ok(xs.iter().all(|&x| x))
+        }
+        fn at_most(&mut self, xs: &[bool], k: usize) -> Result<bool> {
+            Ok(xs.iter().filter(|&&x| x).count() <= k)
+        }
+        fn select(&mut self, c: &bool, a: &$v, b: &$v) -> Result<$v> {
+            Ok(if *c { *a } else { *b })
+        }
+        fn choice_from_bits(&mut self, onehot: &[bool]) -> Result<usize> {
+            one_hot_index(onehot)
+        }
+    };
+}
+
 fn one_hot_index(onehot: &[bool]) -> Result<usize> {
     let mut set = onehot
         .iter()
@@ -321,21 +343,7 @@ impl Arith for RefArith {
     fn lt(&mut self, a: &Float, b: &Float) -> Result<bool> {
         Ok(a.cmp_value(*b)? == std::cmp::Ordering::Less)
     }
-    fn not(&mut self, x: &bool) -> bool {
-        !x
-    }
-    fn and(&mut self, xs: &[bool]) -> Result<bool> {
-        Ok(xs.iter().all(|&x| x))
-    }
-    fn at_most(&mut self, xs: &[bool], k: usize) -> Result<bool> {
-        Ok(xs.iter().filter(|&&x| x).count() <= k)
-    }
-    fn select(&mut self, c: &bool, a: &Float, b: &Float) -> Result<Float> {
-        Ok(if *c { *a } else { *b })
-    }
-    fn choice_from_bits(&mut self, onehot: &[bool]) -> Result<usize> {
-        one_hot_index(onehot)
-    }
+    bool_bits!(Float);
 }
 
 /// The f32 model (to measure the error of F(p, q)): plain f32 arithmetic, sums in order.
@@ -430,21 +438,7 @@ impl Arith for F32Arith {
     fn lt(&mut self, a: &f32, b: &f32) -> Result<bool> {
         Ok(a < b)
     }
-    fn not(&mut self, x: &bool) -> bool {
-        !x
-    }
-    fn and(&mut self, xs: &[bool]) -> Result<bool> {
-        Ok(xs.iter().all(|&x| x))
-    }
-    fn at_most(&mut self, xs: &[bool], k: usize) -> Result<bool> {
-        Ok(xs.iter().filter(|&&x| x).count() <= k)
-    }
-    fn select(&mut self, c: &bool, a: &f32, b: &f32) -> Result<f32> {
-        Ok(if *c { *a } else { *b })
-    }
-    fn choice_from_bits(&mut self, onehot: &[bool]) -> Result<usize> {
-        one_hot_index(onehot)
-    }
+    bool_bits!(f32);
 }
 
 /// The compiler backend: every operation appends its gadget to a circuit [`Builder`].
