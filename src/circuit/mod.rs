@@ -22,6 +22,7 @@ pub use ids::{FormId, Lit, RegionId, Wire};
 pub use levelize::{Level, Levelized};
 pub use netlist::{Circuit, Forms, Node, Region, Word};
 
+pub mod program;
 pub mod random;
 pub mod serial;
 pub mod stats;

@@ -42,6 +42,9 @@ pub enum ModelError {
     /// The circuit builder refused.
     #[error("circuit: {0}")]
     Circuit(#[from] CircuitError),
+    /// A uniform program could not be recorded or checked.
+    #[error("program: {0}")]
+    Program(#[from] crate::circuit::program::ProgramError),
     /// An I/O problem (reading weights, writing reports).
     #[error("io: {0}")]
     Io(String),

@@ -9,5 +9,6 @@ pub mod error;
 pub use arith::{Arith, CircuitArith, F32Arith, RefArith, Unary};
 pub use error::ModelError;
 pub mod blocks;
+pub mod ops;
 pub mod tensor;
 pub mod var;

@@ -246,6 +246,24 @@ fn fnv1a(s: &str) -> u64 {
     h
 }
 
+/// The seeded tensor of `spec` (the values [`VarWeights::seeded`] holds for it): a function of
+/// `(fmt, seed, spec)` only, so one tensor can be generated without the others.
+pub fn seeded_values(fmt: Format, seed: u64, spec: &TensorSpec) -> Result<Tensor<Float>> {
+    let n: usize = spec.shape.iter().product();
+    let mut rng = SplitMix64::new(seed ^ fnv1a(&spec.name).rotate_left(17));
+    let xs: Vec<f64> = (0..n)
+        .map(|_| {
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            let r = 2.0 * u - 1.0;
+            match spec.init {
+                Init::Uniform(sc) => r * sc,
+                Init::Around(c, sc) => c + r * sc,
+            }
+        })
+        .collect();
+    Tensor::from_f64(fmt, spec.shape.clone(), &xs)
+}
+
 /// Weights of one configuration: state_dict name -> F(p, q) tensor.
 ///
 /// Invariant: holds exactly the tensors of [`expected_tensors`] with their shapes (extra
@@ -265,22 +283,9 @@ pub struct VarWeights {
 impl VarWeights {
     /// Deterministic weights for `cfg` from `seed` (see the module docs for the scales).
     pub fn seeded(cfg: &VarConfig, seed: u64) -> Result<VarWeights> {
-        let fmt = cfg.fmt;
         let mut tensors = BTreeMap::new();
         for s in expected_tensors(cfg)? {
-            let n: usize = s.shape.iter().product();
-            let mut rng = SplitMix64::new(seed ^ fnv1a(&s.name).rotate_left(17));
-            let xs: Vec<f64> = (0..n)
-                .map(|_| {
-                    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                    let r = 2.0 * u - 1.0;
-                    match s.init {
-                        Init::Uniform(sc) => r * sc,
-                        Init::Around(c, sc) => c + r * sc,
-                    }
-                })
-                .collect();
-            tensors.insert(s.name.clone(), Tensor::from_f64(fmt, s.shape.clone(), &xs)?);
+            tensors.insert(s.name.clone(), seeded_values(cfg.fmt, seed, &s)?);
         }
         Self::from_map(cfg, tensors)
     }
