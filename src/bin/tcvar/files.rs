@@ -162,20 +162,33 @@ fn gadget_circuit(kind: GadgetKind, fmt: Format, n: usize) -> Result<Circuit, Cl
 
 fn var_circuit(a: &BuildArgs, name: &str) -> Result<Circuit, CliError> {
     let cfg = crate::run::config(name, a.p, a.q)?;
-    let est =
-        tcvar::model::var::pass::estimate_gates(&cfg).map_err(|e| CliError::User(e.to_string()))?;
-    if est.total > a.max_gates {
+    let w = crate::run::weights(&cfg, a.weights.as_deref(), a.seed)?;
+    // The uniform program's exact gate count bounds the explicit circuit's (which folds
+    // constants): refuse before building what would not fit.
+    let rec = tcvar::model::var::pass::record_with(
+        &cfg,
+        &w,
+        tcvar::model::var::pass::CompileOptions {
+            progress: false,
+            until: tcvar::model::var::pass::Until::Image,
+        },
+    )
+    .map_err(|e| CliError::User(format!("cannot record {name}: {e}")))?;
+    let gates = rec.program.counts().gates;
+    if gates as f64 > a.max_gates {
         return Err(CliError::User(format!(
-            "config {name}: about {:.2e} gates estimated, above --max-gates {:.1e}",
-            est.total, a.max_gates
+            "config {name}: {gates} gates (uniform program), above --max-gates {:.1e}",
+            a.max_gates
         )));
     }
-    let w = crate::run::weights(&cfg, a.weights.as_deref(), a.seed)?;
     let show = common::progress_allowed(a.quiet, a.json);
     let compiled = tcvar::model::var::pass::compile_with(
         &cfg,
         &w,
-        tcvar::model::var::pass::CompileOptions { progress: show },
+        tcvar::model::var::pass::CompileOptions {
+            progress: show,
+            until: tcvar::model::var::pass::Until::Image,
+        },
     )
     .map_err(|e| CliError::User(format!("cannot build {name}: {e}")))?;
     Ok(compiled.circuit)

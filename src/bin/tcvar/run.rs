@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use tcvar::float::Format;
 use tcvar::model::var::config::{Sampling, VarConfig, PRESETS};
 use tcvar::model::var::pass::{
-    compile_with, estimate_gates, var_f32, var_reference, CompileOptions, VarInput, VarOutput,
+    compile_with, record_with, var_f32, var_reference, CompileOptions, VarInput, VarOutput,
 };
 use tcvar::model::var::weights::VarWeights;
 
@@ -166,22 +166,29 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
         return Err(CliError::User("--batch must be at least 1".into()));
     }
     let fmt: Format = cfg.fmt;
-    let est = estimate_gates(&cfg).map_err(|e| CliError::User(e.to_string()))?;
-    if est.total > a.max_gates {
-        return Err(CliError::User(format!(
-            "config {}: about {:.2e} gates estimated (transformer {:.1e}, decoder {:.1e}), above \
-             --max-gates {:.1e}; building it would need roughly {:.0} GB of memory",
-            a.config,
-            est.total,
-            est.transformer,
-            est.decoder,
-            a.max_gates,
-            est.total * 500.0 / 1e9
-        )));
-    }
     let w = weights(&cfg, a.weights.as_deref(), a.seed)?;
     let show = common::progress_allowed(a.quiet, a.json);
-    let compiled = compile_with(&cfg, &w, CompileOptions { progress: show })
+    let opts = CompileOptions {
+        progress: show,
+        until: tcvar::model::var::pass::Until::Image,
+    };
+    let rec = record_with(
+        &cfg,
+        &w,
+        CompileOptions {
+            progress: false,
+            ..opts
+        },
+    )
+    .map_err(|e| CliError::User(format!("cannot record {}: {e}", a.config)))?;
+    let gates = rec.program.counts().gates;
+    if gates as f64 > a.max_gates {
+        return Err(CliError::User(format!(
+            "config {}: {gates} gates (uniform program), above --max-gates {:.1e}",
+            a.config, a.max_gates
+        )));
+    }
+    let compiled = compile_with(&cfg, &w, opts)
         .map_err(|e| CliError::User(format!("cannot build {}: {e}", a.config)))?;
     let circuit = &compiled.circuit;
     let t = Instant::now();

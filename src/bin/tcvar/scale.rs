@@ -96,8 +96,15 @@ fn model_sweep(
             let pb = common::spinner(show, &format!("VAR pass, {k} scales, width {d}"));
             let cfg = model_config(fmt, k, d)?;
             let w = VarWeights::seeded(&cfg, 0).map_err(|e| CliError::Failure(e.to_string()))?;
-            let c = compile_with(&cfg, &w, CompileOptions { progress: false })
-                .map_err(|e| CliError::User(format!("K = {k}, d = {d}: {e}")))?;
+            let c = compile_with(
+                &cfg,
+                &w,
+                CompileOptions {
+                    progress: false,
+                    until: tcvar::model::var::pass::Until::Image,
+                },
+            )
+            .map_err(|e| CliError::User(format!("K = {k}, d = {d}: {e}")))?;
             let s = c.circuit.stats();
             let phase_depth = c
                 .circuit

@@ -42,9 +42,13 @@
 use crate::circuit::random::SplitMix64;
 use crate::float::{Float, Format};
 
-use super::super::arith::{Arith, Unary};
-use super::super::blocks::{conv2d, softmax_rows};
+use super::super::arith::Unary;
 use super::super::error::{ModelError, Result};
+use super::super::ops::kernels::{BinOp, ClampUnit, Dot};
+use super::super::ops::nn::{
+    self, binary, co, conv2d, elementwise, softmax_rows, unary, upsample_nearest2,
+};
+use super::super::ops::{Map, PortSpec, TensorArith};
 use super::super::tensor::Tensor;
 use super::config::VarConfig;
 
@@ -170,16 +174,6 @@ impl ConvWeights {
     fn named<'w>(&'w self, prefix: &str, out: &mut Vec<(String, &'w Tensor<Float>)>) {
         out.push((format!("{prefix}.weight"), &self.weight));
         out.push((format!("{prefix}.bias"), &self.bias));
-    }
-
-    /// Apply the convolution with `padding` zeros on every side (see [`conv2d`]).
-    pub fn apply<A: Arith>(
-        &self,
-        a: &mut A,
-        x: &Tensor<A::V>,
-        padding: usize,
-    ) -> Result<Tensor<A::V>> {
-        conv2d(a, x, &self.weight, Some(self.bias.data()), padding)
     }
 }
 
@@ -457,267 +451,178 @@ fn shape_err(op: &'static str, detail: String) -> ModelError {
     ModelError::Shape { op, detail }
 }
 
-/// `round(x * c)` for a constant, skipping the exact cases `c = 1` (x) and `c = 0` (0).
-fn scale_const<A: Arith>(a: &mut A, x: &A::V, c: Float) -> Result<A::V> {
-    let f = c.to_f64();
-    if f == 1.0 {
-        Ok(x.clone())
-    } else if f == 0.0 {
-        a.constant(c)
+fn norm_eps(fmt: Format) -> Result<Option<Float>> {
+    let e = fmt.from_f64(GROUP_NORM_EPS)?;
+    Ok(if e.is_zero() { None } else { Some(e) })
+}
+
+/// The convolution `{prefix}.weight` `[c_out, c_in, k, k]` with bias `{prefix}.bias` on `x`.
+pub fn conv<B: TensorArith>(
+    b: &mut B,
+    prefix: &str,
+    x: &B::T,
+    c_out: usize,
+    k: usize,
+    pad: usize,
+) -> Result<B::T> {
+    let c_in = b.shape(x).first().copied().unwrap_or(0);
+    let w = b.weight(&format!("{prefix}.weight"), &[c_out, c_in, k, k])?;
+    let bias = b.weight(&format!("{prefix}.bias"), &[c_out])?;
+    conv2d(b, prefix, x, &w, &bias, pad)
+}
+
+/// GroupNorm `{prefix}` of `x: [c, h, w]` with `groups` groups (see the module docs).
+pub fn group_norm<B: TensorArith>(
+    b: &mut B,
+    prefix: &str,
+    x: &B::T,
+    groups: usize,
+) -> Result<B::T> {
+    let c = b.shape(x).first().copied().unwrap_or(0);
+    let g = b.weight(&format!("{prefix}.weight"), &[c])?;
+    let be = b.weight(&format!("{prefix}.bias"), &[c])?;
+    let eps = norm_eps(b.format())?;
+    nn::group_norm(b, prefix, x, groups, &g, &be, eps)
+}
+
+/// VAR's `ResnetBlock` `{prefix}` on `x: [c_in, h, w]` to `c_out` channels.
+pub fn resnet_block<B: TensorArith>(
+    b: &mut B,
+    prefix: &str,
+    x: &B::T,
+    c_out: usize,
+    groups: usize,
+) -> Result<B::T> {
+    let c_in = b.shape(x).first().copied().unwrap_or(0);
+    let h = group_norm(b, &format!("{prefix}.norm1"), x, groups)?;
+    let h = unary(b, &format!("{prefix}.silu1"), Unary::Silu, &h)?;
+    let h = conv(b, &format!("{prefix}.conv1"), &h, c_out, 3, 1)?;
+    let h = group_norm(b, &format!("{prefix}.norm2"), &h, groups)?;
+    let h = unary(b, &format!("{prefix}.silu2"), Unary::Silu, &h)?;
+    let h = conv(b, &format!("{prefix}.conv2"), &h, c_out, 3, 1)?;
+    let sc = if c_in != c_out {
+        conv(b, &format!("{prefix}.nin_shortcut"), x, c_out, 1, 0)?
     } else {
-        a.mul_const(x, c)
-    }
-}
-
-/// GroupNorm of `x: [c, h, w]` with `groups` groups (see the module docs for the exact
-/// semantics). Errors when `groups` does not divide `c` or the affine parameters do not have
-/// length `c`.
-pub fn group_norm<A: Arith>(
-    a: &mut A,
-    x: &Tensor<A::V>,
-    groups: usize,
-    w: &GroupNormWeights,
-    eps: f64,
-) -> Result<Tensor<A::V>> {
-    x.expect_rank("group_norm", 3)?;
-    let (c, hh, ww) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    if groups == 0 || c % groups != 0 {
-        return Err(shape_err(
-            "group_norm",
-            format!("{groups} groups for {c} channels"),
-        ));
-    }
-    if w.weight.len() != c || w.bias.len() != c {
-        return Err(shape_err(
-            "group_norm",
-            format!(
-                "affine of lengths {}, {} for {c} channels",
-                w.weight.len(),
-                w.bias.len()
-            ),
-        ));
-    }
-    let fmt = a.format();
-    let hw = hh * ww;
-    let cg = c / groups;
-    let n = cg * hw;
-    if n == 0 {
-        return Ok(x.clone());
-    }
-    let nc = a.constant(fmt.from_i64(n as i64))?;
-    let eps_f = fmt.from_f64(eps)?;
-    let eps_v = if eps_f.is_zero() {
-        None
-    } else {
-        Some(a.constant(eps_f)?)
+        x.clone()
     };
-    let mut out = Vec::with_capacity(x.len());
-    for g in 0..groups {
-        let vals = &x.data()[g * n..(g + 1) * n];
-        let s = a.sum(vals)?;
-        let mu = a.div(&s, &nc)?;
-        let cs = vals
-            .iter()
-            .map(|v| a.sub(v, &mu))
-            .collect::<Result<Vec<_>>>()?;
-        let ss = a.dot(&cs, &cs)?;
-        let mut var = a.div(&ss, &nc)?;
-        if let Some(e) = &eps_v {
-            var = a.add(&var, e)?;
-        }
-        let r = a.unary(Unary::Rsqrt, &var)?;
-        for k in 0..cg {
-            let ch = g * cg + k;
-            let sc = scale_const(a, &r, w.weight.data()[ch])?;
-            let beta = w.bias.data()[ch];
-            let beta_v = if beta.is_zero() {
-                None
-            } else {
-                Some(a.constant(beta)?)
-            };
-            for cv in &cs[k * hw..(k + 1) * hw] {
-                let y = a.mul(cv, &sc)?;
-                out.push(match &beta_v {
-                    Some(b) => a.add(&y, b)?,
-                    None => y,
-                });
-            }
-        }
-    }
-    Tensor::new(x.shape().to_vec(), out)
+    binary(b, &format!("{prefix}.add"), BinOp::Add, &sc, &h)
 }
 
-/// SiLU of every element.
-pub fn silu<A: Arith>(a: &mut A, x: &Tensor<A::V>) -> Result<Tensor<A::V>> {
-    x.try_map(|v| a.unary(Unary::Silu, v))
-}
-
-/// Elementwise `round(x + y)` of two tensors of the same shape.
-pub fn add_tensors<A: Arith>(
-    a: &mut A,
-    x: &Tensor<A::V>,
-    y: &Tensor<A::V>,
-) -> Result<Tensor<A::V>> {
-    if x.shape() != y.shape() {
-        return Err(shape_err(
-            "add_tensors",
-            format!("shapes {:?} and {:?}", x.shape(), y.shape()),
-        ));
-    }
-    let data = x
-        .data()
-        .iter()
-        .zip(y.data())
-        .map(|(u, v)| a.add(u, v))
-        .collect::<Result<Vec<_>>>()?;
-    Tensor::new(x.shape().to_vec(), data)
-}
-
-/// VAR's `ResnetBlock` on `x: [c_in, h, w]` (see the module docs).
-pub fn resnet_block<A: Arith>(
-    a: &mut A,
-    x: &Tensor<A::V>,
-    w: &ResnetWeights,
+/// VAR's decoder `AttnBlock` `{prefix}` on `x: [C, h, w]`: single-head attention over the
+/// `h w` positions (see the module docs).
+pub fn attn_block<B: TensorArith>(
+    b: &mut B,
+    prefix: &str,
+    x: &B::T,
     groups: usize,
-    eps: f64,
-) -> Result<Tensor<A::V>> {
-    let h = group_norm(a, x, groups, &w.norm1, eps)?;
-    let h = silu(a, &h)?;
-    let h = w.conv1.apply(a, &h, 1)?;
-    let h = group_norm(a, &h, groups, &w.norm2, eps)?;
-    let h = silu(a, &h)?;
-    let h = w.conv2.apply(a, &h, 1)?;
-    let sc = match &w.nin_shortcut {
-        Some(s) => s.apply(a, x, 0)?,
-        None => x.clone(),
-    };
-    add_tensors(a, &sc, &h)
-}
-
-/// VAR's decoder `AttnBlock` on `x: [C, h, w]`: single-head attention over the `h w`
-/// positions (see the module docs).
-pub fn attn_block<A: Arith>(
-    a: &mut A,
-    x: &Tensor<A::V>,
-    w: &AttnWeights,
-    groups: usize,
-    eps: f64,
-) -> Result<Tensor<A::V>> {
-    x.expect_rank("attn_block", 3)?;
-    let (c, hh, ww) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    let n = hh * ww;
-    let hn = group_norm(a, x, groups, &w.norm, eps)?;
-    let qkv = w.qkv.apply(a, &hn, 0)?;
-    if qkv.shape() != [3 * c, hh, ww] {
-        return Err(shape_err(
-            "attn_block",
-            format!("qkv of shape {:?} for {c} channels", qkv.shape()),
-        ));
+) -> Result<B::T> {
+    let s = b.shape(x).to_vec();
+    if s.len() != 3 {
+        return Err(shape_err("attn_block", format!("x of shape {s:?}")));
     }
-    let d = qkv.data();
-    // Position-major q and k rows: q_i = (q[0, i], ..., q[C-1, i]).
-    let q: Vec<Vec<A::V>> = (0..n)
-        .map(|i| (0..c).map(|ch| d[ch * n + i].clone()).collect())
-        .collect();
-    let k: Vec<Vec<A::V>> = (0..n)
-        .map(|j| (0..c).map(|ch| d[(c + ch) * n + j].clone()).collect())
-        .collect();
-    let ratio = a.format().from_f64((c as f64).powf(-0.5))?;
-    let mut s = Vec::with_capacity(n * n);
-    for qi in &q {
-        for kj in &k {
-            let dot = a.dot(qi, kj)?;
-            s.push(scale_const(a, &dot, ratio)?);
-        }
-    }
-    let p = softmax_rows(a, &Tensor::new(vec![n, n], s)?, true)?;
-    let mut h = Vec::with_capacity(c * n);
-    for ch in 0..c {
-        let v = &d[(2 * c + ch) * n..(2 * c + ch + 1) * n];
-        for i in 0..n {
-            h.push(a.dot(v, p.row(i)?)?);
-        }
-    }
-    let h = Tensor::new(vec![c, hh, ww], h)?;
-    let proj = w.proj_out.apply(a, &h, 0)?;
-    add_tensors(a, x, &proj)
-}
-
-/// Nearest-neighbour x2 upsampling of `x: [c, h, w]` to `[c, 2h, 2w]` (copies, no operations).
-pub fn upsample_nearest2<V: Clone>(x: &Tensor<V>) -> Result<Tensor<V>> {
-    x.expect_rank("upsample_nearest2", 3)?;
-    let (c, hh, ww) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    let d = x.data();
-    Tensor::from_fn(vec![c, 2 * hh, 2 * ww], |ix| {
-        Ok(d[(ix[0] * hh + ix[1] / 2) * ww + ix[2] / 2].clone())
-    })
-}
-
-/// Clamp every element to `[-1, 1]` (exact). Errors when 1 is not representable.
-pub fn clamp_unit<A: Arith>(a: &mut A, x: &Tensor<A::V>) -> Result<Tensor<A::V>> {
-    let one_f = a.format().one()?;
-    let one = a.constant(one_f)?;
-    let m_one = a.constant(one_f.neg())?;
-    x.try_map(|v| {
-        let lo = a.lt(v, &m_one)?;
-        let hi = a.lt(&one, v)?;
-        let inner = a.select(&hi, &one, v)?;
-        a.select(&lo, &m_one, &inner)
-    })
+    let (c, n) = (s[0], s[1] * s[2]);
+    let hn = group_norm(b, &format!("{prefix}.norm"), x, groups)?;
+    let qkv = conv(b, &format!("{prefix}.qkv"), &hn, 3 * c, 1, 0)?;
+    let qkv = b.reshape(&qkv, vec![3 * c, n])?;
+    let ratio = b.format().from_f64((c as f64).powf(-0.5))?;
+    let ci = c as i64;
+    let scores = b
+        .apply(
+            &format!("{prefix}.scores"),
+            &Dot {
+                groups: 1,
+                bias: false,
+                scale: Some(ratio),
+            },
+            &[n, n],
+            &[
+                PortSpec {
+                    src: &qkv,
+                    map: Map::affine(vec![c], vec![co(0, &[0, 0], &[1]), co(0, &[1, 0], &[0])]),
+                },
+                PortSpec {
+                    src: &qkv,
+                    map: Map::affine(vec![c], vec![co(ci, &[0, 0], &[1]), co(0, &[0, 1], &[0])]),
+                },
+            ],
+        )?
+        .remove(0);
+    let p = softmax_rows(b, &format!("{prefix}.softmax"), &scores)?;
+    let h = b
+        .apply(
+            &format!("{prefix}.pv"),
+            &Dot {
+                groups: 1,
+                bias: false,
+                scale: None,
+            },
+            &[c, n],
+            &[
+                PortSpec {
+                    src: &qkv,
+                    map: Map::affine(
+                        vec![n],
+                        vec![co(2 * ci, &[1, 0], &[0]), co(0, &[0, 0], &[1])],
+                    ),
+                },
+                PortSpec {
+                    src: &p,
+                    map: Map::affine(vec![n], vec![co(0, &[0, 1], &[0]), co(0, &[0, 0], &[1])]),
+                },
+            ],
+        )?
+        .remove(0);
+    let h = b.reshape(&h, s)?;
+    let proj = conv(b, &format!("{prefix}.proj_out"), &h, c, 1, 0)?;
+    binary(b, &format!("{prefix}.add"), BinOp::Add, x, &proj)
 }
 
 /// The decoder from `f_hat: [Cvae, n, n]` (the accumulated feature map) to the image
 /// `[vae_out_ch, n 2^(L-1), n 2^(L-1)]` clamped to `[-1, 1]`: VAR's
 /// `decoder(post_quant_conv(f_hat)).clamp(-1, 1)` (see the module docs).
-pub fn decode<A: Arith>(
-    a: &mut A,
-    cfg: &VarConfig,
-    w: &DecoderWeights,
-    f_hat: &Tensor<A::V>,
-) -> Result<Tensor<A::V>> {
+pub fn decode<B: TensorArith>(b: &mut B, cfg: &VarConfig, f_hat: &B::T) -> Result<B::T> {
     let ch = DecoderChannels::of(cfg)?;
-    f_hat.expect_rank("decode", 3)?;
-    if f_hat.shape()[0] != cfg.cvae {
+    let s = b.shape(f_hat).to_vec();
+    if s.len() != 3 || s[0] != cfg.cvae {
         return Err(shape_err(
             "decode",
-            format!("f_hat of shape {:?}, Cvae = {}", f_hat.shape(), cfg.cvae),
-        ));
-    }
-    if w.up.len() != ch.level.len() {
-        return Err(shape_err(
-            "decode",
-            format!(
-                "{} levels of weights for {} levels",
-                w.up.len(),
-                ch.level.len()
-            ),
+            format!("f_hat of shape {s:?}, Cvae = {}", cfg.cvae),
         ));
     }
     let g = cfg.vae_groups;
-    let eps = GROUP_NORM_EPS;
-    let h = w.post_quant_conv.apply(a, f_hat, 1)?;
-    let h = w.conv_in.apply(a, &h, 1)?;
-    let h = resnet_block(a, &h, &w.mid_block_1, g, eps)?;
-    let h = match &w.mid_attn_1 {
-        Some(at) => attn_block(a, &h, at, g, eps)?,
-        None => h,
+    let levels = ch.level.len();
+    let h = conv(b, "post_quant_conv", f_hat, cfg.cvae, 3, 1)?;
+    let h = conv(b, "decoder.conv_in", &h, ch.mid, 3, 1)?;
+    let h = resnet_block(b, "decoder.mid.block_1", &h, ch.mid, g)?;
+    let h = if cfg.vae_mid_attn {
+        attn_block(b, "decoder.mid.attn_1", &h, g)?
+    } else {
+        h
     };
-    let mut h = resnet_block(a, &h, &w.mid_block_2, g, eps)?;
-    for lvl in (0..w.up.len()).rev() {
-        let u = &w.up[lvl];
-        for (j, b) in u.block.iter().enumerate() {
-            h = resnet_block(a, &h, b, g, eps)?;
-            if let Some(at) = u.attn.get(j) {
-                h = attn_block(a, &h, at, g, eps)?;
+    let mut h = resnet_block(b, "decoder.mid.block_2", &h, ch.mid, g)?;
+    for lvl in (0..levels).rev() {
+        let c_out = ch.level[lvl];
+        for j in 0..=cfg.vae_num_res_blocks {
+            h = resnet_block(b, &format!("decoder.up.{lvl}.block.{j}"), &h, c_out, g)?;
+            if lvl == levels - 1 && cfg.vae_up_attn {
+                h = attn_block(b, &format!("decoder.up.{lvl}.attn.{j}"), &h, g)?;
             }
         }
-        if let Some(conv) = &u.upsample {
-            let up = upsample_nearest2(&h)?;
-            h = conv.apply(a, &up, 1)?;
+        if lvl != 0 {
+            let up = upsample_nearest2(b, &format!("decoder.up.{lvl}.upsample"), &h)?;
+            h = conv(
+                b,
+                &format!("decoder.up.{lvl}.upsample.conv"),
+                &up,
+                c_out,
+                3,
+                1,
+            )?;
         }
     }
-    let h = group_norm(a, &h, g, &w.norm_out, eps)?;
-    let h = silu(a, &h)?;
-    let h = w.conv_out.apply(a, &h, 1)?;
-    clamp_unit(a, &h)
+    let h = group_norm(b, "decoder.norm_out", &h, g)?;
+    let h = unary(b, "decoder.silu_out", Unary::Silu, &h)?;
+    let h = conv(b, "decoder.conv_out", &h, cfg.vae_out_ch, 3, 1)?;
+    let fmt = b.format();
+    elementwise(b, "clamp", &ClampUnit(fmt), &[&h])
 }

@@ -33,20 +33,20 @@
 
 use crate::float::Float;
 
-use super::super::arith::Arith;
-use super::super::blocks::linear::affine_dot;
 use super::super::error::{ModelError, Result};
+use super::super::ops::kernels::{BinOp, Dot};
+use super::super::ops::nn::{area_down, bicubic_up, binary, co, select_table};
+use super::super::ops::{Map, PortSpec, TensorArith};
 use super::super::tensor::Tensor;
 use super::config::{VarConfig, NUM_PHI};
 use super::decoder::{
-    add_tensors, loading_source, seeded_tensor, ConvWeights, TensorGetter, WeightKind, WeightSource,
+    loading_source, seeded_tensor, ConvWeights, TensorGetter, WeightKind, WeightSource,
 };
 
-pub use super::super::blocks::interp::bicubic_up;
 pub use super::config::phi_index;
 
 /// `(f_hat, next input map)` returned by [`next_autoregressive_input`].
-pub type FhatAndNext<V> = (Tensor<V>, Tensor<V>);
+pub type FhatAndNext<T> = (T, T);
 
 /// VAR's `quant_resi` ratio: `Phi(h) = (1 - r) h + r conv(h)` with `r = 0.5`.
 pub const QUANT_RESI: f64 = 0.5;
@@ -119,83 +119,106 @@ fn shape_err(op: &'static str, detail: String) -> ModelError {
     ModelError::Shape { op, detail }
 }
 
-/// The token map `h: [Cvae, pn, pn]` of one scale from its `pn * pn` token choices (row-major:
-/// token `y pn + x`): `h[c, y, x] = codebook[choice, c]` (VAR: `embedding(idx).transpose(1,
-/// 2).reshape(B, Cvae, pn, pn)`).
-pub fn codebook_lookup<A: Arith>(
-    a: &mut A,
-    w: &ReconWeights,
-    choices: &[A::Choice],
+/// The token map `h: [Cvae, pn, pn]` of one scale from its `pn * pn` token choices
+/// (`[pn^2]`, row-major: token `y pn + x`): `h[c, y, x] = codebook[choice, c]` (VAR:
+/// `embedding(idx).transpose(1, 2).reshape(B, Cvae, pn, pn)`); the codebook is folded into the
+/// lookup's template.
+pub fn codebook_lookup<B: TensorArith>(
+    b: &mut B,
+    cfg: &VarConfig,
+    choices: &B::T,
     pn: usize,
-) -> Result<Tensor<A::V>> {
-    if choices.len() != pn * pn {
+) -> Result<B::T> {
+    if b.shape(choices).iter().product::<usize>() != pn * pn {
         return Err(shape_err(
             "codebook_lookup",
-            format!("{} choices for a {pn}x{pn} map", choices.len()),
+            format!("{:?} choices for a {pn}x{pn} map", b.shape(choices)),
         ));
     }
-    let table = w.codebook_table()?;
-    let cvae = w.codebook.shape()[1];
-    let rows = choices
-        .iter()
-        .map(|ch| a.select_const(ch, &table))
-        .collect::<Result<Vec<_>>>()?;
-    Tensor::from_fn(vec![cvae, pn, pn], |ix| {
-        Ok(rows[ix[1] * pn + ix[2]][ix[0]].clone())
-    })
+    let cb = b.weight_values("quantize.embedding.weight", &[cfg.vocab, cfg.cvae])?;
+    let table = (0..cfg.vocab)
+        .map(|r| Ok(cb.row(r)?.to_vec()))
+        .collect::<Result<Vec<Vec<Float>>>>()?;
+    let h = select_table(b, "codebook", table, choices)?;
+    b.reshape(&h, vec![cfg.cvae, pn, pn])
 }
 
-/// `Phi(h) = 0.5 h + 0.5 (conv3x3(h) + b)` on `h: [Cvae, n, n]` with one exact sum per output
-/// (see the module docs). Errors when the kernel is not `[Cvae, Cvae, 3, 3]`.
-pub fn phi<A: Arith>(a: &mut A, conv: &ConvWeights, h: &Tensor<A::V>) -> Result<Tensor<A::V>> {
-    h.expect_rank("phi", 3)?;
-    let (c, hh, ww) = (h.shape()[0], h.shape()[1], h.shape()[2]);
-    let k = &conv.weight;
-    if k.shape() != [c, c, 3, 3] || conv.bias.len() != c {
-        return Err(shape_err(
-            "phi",
-            format!(
-                "kernel {:?} and bias of {} for a map {:?}",
-                k.shape(),
-                conv.bias.len(),
-                h.shape()
+/// `Phi_k(h) = 0.5 h + 0.5 (conv3x3(h) + b)` on `h: [Cvae, n, n]` with one exact sum per
+/// output (see the module docs): a [`Dot`] of two groups (the centre value times `0.5`, the
+/// 3x3 taps times the halved kernel) plus the halved bias.
+pub fn phi<B: TensorArith>(b: &mut B, cfg: &VarConfig, k: usize, h: &B::T) -> Result<B::T> {
+    let s = b.shape(h).to_vec();
+    let c = cfg.cvae;
+    if s.len() != 3 || s[0] != c {
+        return Err(shape_err("phi", format!("a map {s:?} for Cvae = {c}")));
+    }
+    let fmt = b.format();
+    let p = format!("quantize.quant_resi.qresi_ls.{k}");
+    let half = b.constant(&format!("{p}.half"), vec![1], &mut |_| {
+        Tensor::new(vec![1], vec![fmt.from_f64(1.0 - QUANT_RESI)?])
+    })?;
+    let wk = b.constant(&format!("{p}.weight_r"), vec![c, c, 3, 3], &mut |w| {
+        let r = fmt.from_f64(QUANT_RESI)?;
+        let t = w.tensor(&format!("{p}.weight"), &[c, c, 3, 3])?;
+        t.try_map(|v| Ok(v.mul(r)?))
+    })?;
+    let bk = b.constant(&format!("{p}.bias_r"), vec![c], &mut |w| {
+        let r = fmt.from_f64(QUANT_RESI)?;
+        let t = w.tensor(&format!("{p}.bias"), &[c])?;
+        t.try_map(|v| Ok(v.mul(r)?))
+    })?;
+    let ports = [
+        PortSpec {
+            src: h,
+            map: Map::affine(
+                vec![1],
+                vec![
+                    co(0, &[1, 0, 0], &[0]),
+                    co(0, &[0, 1, 0], &[0]),
+                    co(0, &[0, 0, 1], &[0]),
+                ],
             ),
-        ));
-    }
-    let fmt = a.format();
-    let half = fmt.from_f64(1.0 - QUANT_RESI)?;
-    let r = fmt.from_f64(QUANT_RESI)?;
-    let hd = h.data();
-    let mut data = Vec::with_capacity(h.len());
-    for o in 0..c {
-        let b = conv.bias.data()[o].mul(r)?;
-        for i in 0..hh {
-            for j in 0..ww {
-                let mut vals = Vec::with_capacity(9 * c + 1);
-                let mut coefs = Vec::with_capacity(9 * c + 1);
-                vals.push(hd[(o * hh + i) * ww + j].clone());
-                coefs.push(half);
-                for q in 0..c {
-                    for m in 0..3 {
-                        let y = (i + m) as i64 - 1;
-                        if y < 0 || y >= hh as i64 {
-                            continue;
-                        }
-                        for n in 0..3 {
-                            let x = (j + n) as i64 - 1;
-                            if x < 0 || x >= ww as i64 {
-                                continue;
-                            }
-                            vals.push(hd[(q * hh + y as usize) * ww + x as usize].clone());
-                            coefs.push(k.data()[((o * c + q) * 3 + m) * 3 + n].mul(r)?);
-                        }
-                    }
-                }
-                data.push(affine_dot(a, &vals, &coefs, Some(b))?);
-            }
-        }
-    }
-    Tensor::new(h.shape().to_vec(), data)
+        },
+        PortSpec {
+            src: &half,
+            map: Map::affine(vec![1], vec![co(0, &[0, 0, 0], &[0])]),
+        },
+        PortSpec {
+            src: h,
+            map: Map::Affine {
+                words: vec![c, 3, 3],
+                coords: vec![
+                    co(0, &[0, 0, 0], &[1, 0, 0]),
+                    co(-1, &[0, 1, 0], &[0, 1, 0]),
+                    co(-1, &[0, 0, 1], &[0, 0, 1]),
+                ],
+                pad: true,
+                conds: Vec::new(),
+            },
+        },
+        PortSpec {
+            src: &wk,
+            map: Map::affine(
+                vec![c, 3, 3],
+                vec![
+                    co(0, &[1, 0, 0], &[0, 0, 0]),
+                    co(0, &[0, 0, 0], &[1, 0, 0]),
+                    co(0, &[0, 0, 0], &[0, 1, 0]),
+                    co(0, &[0, 0, 0], &[0, 0, 1]),
+                ],
+            ),
+        },
+        PortSpec {
+            src: &bk,
+            map: Map::affine(vec![1], vec![co(0, &[1, 0, 0], &[0])]),
+        },
+    ];
+    let dot = Dot {
+        groups: 2,
+        bias: true,
+        scale: None,
+    };
+    Ok(b.apply(&format!("phi{k}"), &dot, &s, &ports)?.remove(0))
 }
 
 /// The averaging windows of PyTorch's adaptive average pooling from `in_len` to `out_len`:
@@ -216,46 +239,6 @@ pub fn area_windows(in_len: usize, out_len: usize) -> Result<Vec<(usize, usize)>
         .collect())
 }
 
-/// Area downsampling (`F.interpolate(mode='area')`) of `x: [c, h, w]` to `[c, out_h, out_w]`
-/// (see the module docs for the windows and the rounding).
-pub fn area_down<A: Arith>(
-    a: &mut A,
-    x: &Tensor<A::V>,
-    out_h: usize,
-    out_w: usize,
-) -> Result<Tensor<A::V>> {
-    x.expect_rank("area_down", 3)?;
-    let (c, hh, ww) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    let wy = area_windows(hh, out_h)?;
-    let wx = area_windows(ww, out_w)?;
-    let fmt = a.format();
-    let xd = x.data();
-    let mut data = Vec::with_capacity(c * out_h * out_w);
-    for ch in 0..c {
-        for &(y0, y1) in &wy {
-            for &(x0, x1) in &wx {
-                let mut vals = Vec::with_capacity((y1 - y0) * (x1 - x0));
-                for y in y0..y1 {
-                    for xx in x0..x1 {
-                        vals.push(xd[(ch * hh + y) * ww + xx].clone());
-                    }
-                }
-                if vals.len() == 1 {
-                    data.push(
-                        vals.pop()
-                            .ok_or_else(|| shape_err("area_down", "empty".into()))?,
-                    );
-                    continue;
-                }
-                let s = a.sum(&vals)?;
-                let inv = fmt.from_f64(1.0 / vals.len() as f64)?;
-                data.push(a.mul_const(&s, inv)?);
-            }
-        }
-    }
-    Tensor::new(vec![c, out_h, out_w], data)
-}
-
 /// VAR's `get_next_autoregressive_input(si, SN, f_hat, h)` with `SN = patch_nums.len()`:
 /// - `si < SN - 1`: `f_hat' = f_hat + Phi_k(bicubic_up(h, last pn))`,
 ///   `next = area_down(f_hat', patch_nums[si + 1])`;
@@ -266,14 +249,14 @@ pub fn area_down<A: Arith>(
 /// all-zero map before the first scale (then `f_hat' = Phi_k(...)` exactly, without adders);
 /// `h` is the scale's token map `[Cvae, pn, pn]` ([`codebook_lookup`]). Returns
 /// `(f_hat', next)`.
-pub fn next_autoregressive_input<A: Arith>(
-    a: &mut A,
-    patch_nums: &[usize],
-    w: &ReconWeights,
+pub fn next_autoregressive_input<B: TensorArith>(
+    b: &mut B,
+    cfg: &VarConfig,
     si: usize,
-    f_hat: Option<&Tensor<A::V>>,
-    h: &Tensor<A::V>,
-) -> Result<FhatAndNext<A::V>> {
+    f_hat: Option<&B::T>,
+    h: &B::T,
+) -> Result<FhatAndNext<B::T>> {
+    let patch_nums = &cfg.patch_nums;
     let sn = patch_nums.len();
     if si >= sn {
         return Err(shape_err(
@@ -283,46 +266,39 @@ pub fn next_autoregressive_input<A: Arith>(
     }
     let last = patch_nums[sn - 1];
     let pn = patch_nums[si];
-    h.expect_rank("next_autoregressive_input: h", 3)?;
-    if h.shape()[1] != pn || h.shape()[2] != pn {
+    let cvae = cfg.cvae;
+    if b.shape(h) != [cvae, pn, pn] {
         return Err(shape_err(
             "next_autoregressive_input",
-            format!("h of shape {:?} at scale {si} (pn = {pn})", h.shape()),
+            format!("h of shape {:?} at scale {si} (pn = {pn})", b.shape(h)),
         ));
     }
-    let cvae = h.shape()[0];
     if let Some(f) = f_hat {
-        if f.shape() != [cvae, last, last] {
+        if b.shape(f) != [cvae, last, last] {
             return Err(shape_err(
                 "next_autoregressive_input",
                 format!(
                     "f_hat of shape {:?}, expected {:?}",
-                    f.shape(),
+                    b.shape(f),
                     [cvae, last, last]
                 ),
             ));
         }
     }
     let k = phi_index(si, sn);
-    let conv = w.phi.get(k).ok_or_else(|| {
-        shape_err(
-            "next_autoregressive_input",
-            format!("Phi {k} of {}", w.phi.len()),
-        )
-    })?;
     let up = if si + 1 < sn {
-        bicubic_up(a, h, last, last)?
+        bicubic_up(b, "bicubic", h, last, last)?
     } else {
         h.clone()
     };
-    let ph = phi(a, conv, &up)?;
+    let ph = phi(b, cfg, k, &up)?;
     let f_new = match f_hat {
-        Some(f) => add_tensors(a, f, &ph)?,
+        Some(f) => binary(b, "f_hat", BinOp::Add, f, &ph)?,
         None => ph,
     };
     if si + 1 < sn {
         let nxt = patch_nums[si + 1];
-        let next = area_down(a, &f_new, nxt, nxt)?;
+        let next = area_down(b, "area", &f_new, nxt, nxt)?;
         Ok((f_new, next))
     } else {
         let next = f_new.clone();
