@@ -15,8 +15,8 @@ use tcvar::float::Format;
 use tcvar::model::tensor::Tensor;
 use tcvar::model::var::config::{Sampling, VarConfig};
 use tcvar::model::var::pass::{
-    compile_with, estimate_gates, var_f32, var_reference, CompileOptions, CompiledVar, VarInput,
-    VarOutput,
+    compile_with, record_with, var_f32, var_reference, CompileOptions, CompiledVar, Until,
+    VarInput, VarOutput,
 };
 use tcvar::model::var::weights::{expected_tensors, tensors_to_safetensors, VarWeights};
 use tcvar::model::ModelError;
@@ -55,7 +55,15 @@ fn fixture(sampling: Sampling) -> Fixture {
     cfg.sampling = sampling;
     let w = VarWeights::seeded(&cfg, 11).unwrap();
     let t = Instant::now();
-    let cv = compile_with(&cfg, &w, CompileOptions { progress: false }).unwrap();
+    let cv = compile_with(
+        &cfg,
+        &w,
+        CompileOptions {
+            progress: false,
+            until: Until::Image,
+        },
+    )
+    .unwrap();
     eprintln!(
         "micro {:?} {}: {} gates, depth {}, built in {:.1}s",
         sampling,
@@ -222,55 +230,48 @@ fn depth_cfg(scales: usize, width: usize) -> VarConfig {
     c
 }
 
+/// Depth of the pass counted on its uniform program (exactly the depth of the circuit, see
+/// `tests/program_var.rs`).
 fn depth_of(k: usize, width: usize) -> u32 {
     let cfg = depth_cfg(k, width);
     let w = VarWeights::seeded(&cfg, 3).unwrap();
     let t = Instant::now();
-    let cv = compile_with(&cfg, &w, CompileOptions { progress: false }).unwrap();
-    let d = cv.circuit.depth();
+    let rec = record_with(
+        &cfg,
+        &w,
+        CompileOptions {
+            progress: false,
+            until: Until::Image,
+        },
+    )
+    .unwrap();
+    let d = rec.program.depth();
     eprintln!(
-        "K = {k}, width = {width}: depth {d}, {} gates, built in {:.1}s",
-        cv.circuit.num_gates(),
+        "K = {k}, width = {width}: depth {d}, {} gates, recorded in {:.1}s",
+        rec.program.counts().gates,
         t.elapsed().as_secs_f64()
     );
     d
 }
 
-/// Theorem 5.11 in numbers (CI part). Depth of the whole pass (transformer, reconstruction,
-/// decoder) for K = 1, 2, 3 scales (patch_nums 1..=K) and widths 4 and 8, everything else
-/// tiny ([`depth_cfg`], F(4, 4)):
-/// - K = 1 is degenerate: with one 1x1 scale, V = 2 and Cvae = 1 the whole pass is a function
-///   of one sampled bit and of the class, and the builder folds it to a depth below 10;
-/// - for K = 2 and K = 3 the depth is the same for width 4 and 8 (threshold: width >= 4, the
-///   token counts 5 and 14), although the sizes double;
+/// Theorem 5.11 in numbers. Depth of the whole pass (transformer, reconstruction, decoder) for
+/// K = 2..5 scales (patch_nums 1..=K) and widths 8, 16 and 32, everything else tiny
+/// ([`depth_cfg`], F(4, 4)), counted on the uniform program:
+/// - for each K the depth is the same for every width, although the sizes grow;
 /// - a scale adds depth (the autoregressive chain: each scale's transformer step reads the
-///   previous scale's sampled tokens).
-///
-/// The affine law depth(K) = a + b K (for K >= 3) and width 16 are checked by the ignored test
-/// [`theorem_5_11_full_grid`] (too slow for CI in the dev profile); see docs/var.md.
+///   previous scale's sampled tokens), by the same amount from K = 3 on: depth(K) = a + b K.
 #[test]
 fn theorem_5_11_depth_is_constant_in_width() {
-    assert!(depth_of(1, 4) < 10);
     for k in [2usize, 3] {
-        let d4 = depth_of(k, 4);
-        let d8 = depth_of(k, 8);
-        assert_eq!(d4, d8, "K = {k}: depth varies with the width");
+        let d: Vec<u32> = [8usize, 16, 32].iter().map(|&w| depth_of(k, w)).collect();
+        assert!(
+            d.iter().all(|&x| x == d[0]),
+            "K = {k}: depth varies with the width: {d:?}"
+        );
     }
-    assert!(depth_of(3, 4) > depth_of(2, 4));
-}
-
-/// Theorem 5.11, full grid (release: `cargo test --release --test var_model
-/// theorem_5_11_full_grid -- --ignored --nocapture`): widths 4, 8, 16 for K = 2, 3 give one
-/// depth per K, and depth(K) for K = 3, 4, 5 is affine: depth(K) = a + b K with the same b.
-#[test]
-#[ignore = "release-profile measurement (minutes): the full width x scales grid"]
-fn theorem_5_11_full_grid() {
-    for k in [2usize, 3] {
-        let d: Vec<u32> = [4usize, 8, 16].iter().map(|&w| depth_of(k, w)).collect();
-        assert!(d.iter().all(|&x| x == d[0]), "K = {k}: {d:?}");
-    }
-    let d: Vec<u32> = (2..=5).map(|k| depth_of(k, 4)).collect();
+    let d: Vec<u32> = (2..=5).map(|k| depth_of(k, 8)).collect();
     eprintln!("depth(K) for K = 2..5: {d:?}");
+    assert!(d[1] > d[0], "a scale adds no depth: {d:?}");
     assert_eq!(d[3] - d[2], d[2] - d[1], "not affine for K >= 3: {d:?}");
 }
 
@@ -506,7 +507,15 @@ fn build_report() {
     }
     let w = VarWeights::seeded(&cfg, 1).unwrap();
     let t = Instant::now();
-    let cv = compile_with(&cfg, &w, CompileOptions { progress: true }).unwrap();
+    let cv = compile_with(
+        &cfg,
+        &w,
+        CompileOptions {
+            progress: true,
+            until: Until::Image,
+        },
+    )
+    .unwrap();
     let build = t.elapsed().as_secs_f64();
     let st = cv.circuit.stats();
     eprintln!("{name} {}: build {build:.2}s", cfg.fmt);
@@ -541,20 +550,32 @@ fn build_report() {
     }
 }
 
-/// Size estimates of the released shapes (`cargo test --release --test var_model
-/// estimate_released -- --ignored --nocapture`).
+/// Exact counts of every preset (`cargo test --release --test var_model count_presets --
+/// --ignored --nocapture`; `tcvar stats` prints the same per preset).
 #[test]
-#[ignore = "size-estimate report of the released shapes, not a check"]
-fn estimate_released() {
+#[ignore = "size report of every preset, not a check"]
+fn count_presets() {
     for name in ["micro", "tiny", "d16", "d20", "d24", "d30"] {
         let cfg = VarConfig::preset(name).unwrap();
-        let e = estimate_gates(&cfg).unwrap();
+        let w = tcvar::model::ops::SeededWeights::new(&cfg, 0).unwrap();
+        let t = Instant::now();
+        let rec = record_with(
+            &cfg,
+            &w,
+            CompileOptions {
+                progress: false,
+                until: Until::Image,
+            },
+        )
+        .unwrap();
+        let c = rec.program.counts();
         eprintln!(
-            "{name} {}: total {:.3e} gates (transformer {:.3e}, sampling {:.3e}, reconstruction {:.3e}, decoder {:.3e})",
-            cfg.fmt, e.total, e.transformer, e.sampling, e.reconstruction, e.decoder
+            "{name} {}: {:.3e} gates, {:.3e} terms, depth {} ({:.1}s)",
+            cfg.fmt,
+            c.gates as f64,
+            c.terms as f64,
+            rec.program.depth(),
+            t.elapsed().as_secs_f64()
         );
-        if name == "d16" {
-            eprintln!("{:?}", e.units);
-        }
     }
 }

@@ -14,6 +14,8 @@ mod gadgets;
 mod run;
 #[path = "tcvar/scale.rs"]
 mod scale;
+#[path = "tcvar/stats.rs"]
+mod stats;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +40,9 @@ enum Cmd {
     Gadgets(gadgets::GadgetsArgs),
     /// Depth and size sweeps over n, d and the number of scales, as CSV and SVG plots.
     Scale(scale::ScaleArgs),
+    /// Exact gates, terms, wires and depth of a configuration's circuit (any preset, any
+    /// format), counted from its uniform program without building it.
+    Stats(stats::StatsArgs),
     /// Build a circuit and save it to a file.
     Build(files::BuildArgs),
     /// Evaluate a saved circuit on input vectors read from a file.
@@ -84,6 +89,7 @@ fn main() {
         Some(Cmd::Formats(a)) => common::formats(&a),
         Some(Cmd::Gadgets(a)) => gadgets::gadgets(&a),
         Some(Cmd::Scale(a)) => scale::scale(&a),
+        Some(Cmd::Stats(a)) => stats::stats(&a),
         Some(Cmd::Build(a)) => files::build(&a),
         Some(Cmd::Eval(a)) => files::eval(&a),
         Some(Cmd::Export(a)) => files::export(&a),
