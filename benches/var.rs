@@ -23,7 +23,7 @@ use tcvar::eval::gpu::{GpuEvaluator, GpuOptions};
 use tcvar::eval::Evaluator;
 use tcvar::model::var::config::{Sampling, VarConfig};
 use tcvar::model::var::pass::{
-    compile_with, estimate_gates, var_reference, CompileOptions, VarInput,
+    compile_with, record_with, var_reference, CompileOptions, Until, VarInput,
 };
 use tcvar::model::var::weights::VarWeights;
 
@@ -83,12 +83,16 @@ fn bench_var(c: &mut Criterion) {
                 continue;
             }
         };
-        match estimate_gates(&cfg) {
-            Ok(e) if e.total > max_gates() => {
+        let w = VarWeights::seeded(&cfg, 0).expect("seeded weights");
+        let opts = CompileOptions {
+            progress: false,
+            until: Until::Image,
+        };
+        match record_with(&cfg, &w, opts).map(|r| r.program.counts().gates as f64) {
+            Ok(g) if g > max_gates() => {
                 println!(
-                    "var bench: {name} skipped: about {:.2e} gates estimated, above \
+                    "var bench: {name} skipped: {g:.2e} gates (uniform program), above \
                      TCVAR_BENCH_VAR_MAX_GATES = {:.1e}",
-                    e.total,
                     max_gates()
                 );
                 continue;
@@ -99,8 +103,6 @@ fn bench_var(c: &mut Criterion) {
                 continue;
             }
         }
-        let w = VarWeights::seeded(&cfg, 0).expect("seeded weights");
-        let opts = CompileOptions { progress: false };
         let t = Instant::now();
         let compiled = match compile_with(&cfg, &w, opts) {
             Ok(x) => x,

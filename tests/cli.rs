@@ -110,7 +110,15 @@ fn run_json_matches_the_library() {
     let mut cfg = VarConfig::preset("micro").unwrap();
     cfg.fmt = Format::new(4, 4).unwrap();
     let w = VarWeights::seeded(&cfg, 3).unwrap();
-    let c = compile_with(&cfg, &w, CompileOptions { progress: false }).unwrap();
+    let c = compile_with(
+        &cfg,
+        &w,
+        CompileOptions {
+            progress: false,
+            until: tcvar::model::var::pass::Until::Image,
+        },
+    )
+    .unwrap();
     let s = c.circuit.stats();
     assert_eq!(v["gates"].as_u64(), Some(s.gates));
     assert_eq!(v["wires"].as_u64(), Some(s.wires));
@@ -332,7 +340,15 @@ fn build_a_var_configuration() {
     let mut cfg = VarConfig::preset("micro").unwrap();
     cfg.fmt = Format::new(4, 4).unwrap();
     let w = VarWeights::seeded(&cfg, 3).unwrap();
-    let lib = compile_with(&cfg, &w, CompileOptions { progress: false }).unwrap();
+    let lib = compile_with(
+        &cfg,
+        &w,
+        CompileOptions {
+            progress: false,
+            until: tcvar::model::var::pass::Until::Image,
+        },
+    )
+    .unwrap();
     assert_eq!(c, lib.circuit, "the saved circuit is the library's circuit");
     assert_eq!(v["gates"].as_u64(), Some(lib.circuit.stats().gates));
     let _ = std::fs::remove_dir_all(&d); // the file is a few hundred MB

@@ -8,6 +8,9 @@
 //! block therefore follows from the bit-exactness of each gadget, and the tests check it end to
 //! end.
 
+use num_bigint::{BigInt, Sign};
+use num_traits::Zero;
+
 use crate::circuit::{Builder, Lit};
 use crate::float::{Float, Format};
 use crate::gadgets::float as fg;
@@ -96,6 +99,9 @@ pub trait Arith {
     type Choice: Clone;
     /// A truth value (a `bool` for the references, a literal in circuits).
     type Bit: Clone;
+    /// An exact, unrounded partial sum ([`Arith::acc_sum`]): the grid integer of
+    /// [`crate::gadgets::float::fixed`] for the F(p, q) backends.
+    type Acc: Clone;
 
     /// The float format.
     fn format(&self) -> Format;
@@ -119,6 +125,11 @@ pub trait Arith {
     fn dot(&mut self, a: &[Self::V], b: &[Self::V]) -> Result<Self::V>;
     /// The dot product with constants: `round(sum_i round(a_i * c_i))`.
     fn dot_const(&mut self, a: &[Self::V], c: &[Float]) -> Result<Self::V>;
+    /// The exact sum of `xs`, not rounded (zero for no operands).
+    fn acc_sum(&mut self, xs: &[Self::V]) -> Result<Self::Acc>;
+    /// The exact sum of the partial sums `parts`, rounded once: `acc_round([acc_sum(a),
+    /// acc_sum(b)]) = sum(a ++ b)` (DESIGN §2's iterated sum, computed in two stages).
+    fn acc_round(&mut self, parts: &[Self::Acc]) -> Result<Self::V>;
     /// The largest of `xs` (at least one operand).
     fn max_n(&mut self, xs: &[Self::V]) -> Result<Self::V>;
     /// The position of the largest of `xs`, ties to the lowest index.
@@ -264,6 +275,7 @@ impl Arith for RefArith {
     type V = Float;
     type Choice = usize;
     type Bit = bool;
+    type Acc = BigInt;
 
     fn format(&self) -> Format {
         self.fmt
@@ -306,6 +318,36 @@ impl Arith for RefArith {
     fn dot_const(&mut self, a: &[Float], c: &[Float]) -> Result<Float> {
         check_lengths("dot_const", a.len(), c.len())?;
         Ok(self.fmt.dot(a, c)?)
+    }
+    fn acc_sum(&mut self, xs: &[Float]) -> Result<BigInt> {
+        let e_min = self.fmt.e_min() as i64;
+        let mut acc = BigInt::zero();
+        for x in xs {
+            if x.format() != self.fmt {
+                return Err(crate::float::FloatError::FormatMismatch {
+                    left: self.fmt,
+                    right: x.format(),
+                }
+                .into());
+            }
+            if x.is_zero() {
+                continue;
+            }
+            let v = BigInt::from(x.sig()) << (x.exp() as i64 - e_min) as usize;
+            if x.is_negative() {
+                acc -= v;
+            } else {
+                acc += v;
+            }
+        }
+        Ok(acc)
+    }
+    fn acc_round(&mut self, parts: &[BigInt]) -> Result<Float> {
+        let total: BigInt = parts.iter().sum();
+        let (sign, mag) = total.into_parts();
+        Ok(self
+            .fmt
+            .round_exact(sign == Sign::Minus, &mag, self.fmt.e_min() as i64))
     }
     fn max_n(&mut self, xs: &[Float]) -> Result<Float> {
         let (first, rest) = xs.split_first().ok_or(ModelError::Shape {
@@ -363,6 +405,7 @@ impl Arith for F32Arith {
     type V = f32;
     type Choice = usize;
     type Bit = bool;
+    type Acc = f64;
 
     fn format(&self) -> Format {
         self.fmt
@@ -398,6 +441,12 @@ impl Arith for F32Arith {
     fn dot_const(&mut self, a: &[f32], c: &[Float]) -> Result<f32> {
         check_lengths("dot_const", a.len(), c.len())?;
         Ok(a.iter().zip(c).map(|(x, y)| x * y.to_f32()).sum())
+    }
+    fn acc_sum(&mut self, xs: &[f32]) -> Result<f64> {
+        Ok(xs.iter().map(|&x| x as f64).sum())
+    }
+    fn acc_round(&mut self, parts: &[f64]) -> Result<f32> {
+        Ok(parts.iter().sum::<f64>() as f32)
     }
     fn max_n(&mut self, xs: &[f32]) -> Result<f32> {
         if xs.is_empty() {
@@ -469,6 +518,7 @@ impl Arith for CircuitArith<'_> {
     type V = FloatWord;
     type Choice = Vec<Lit>;
     type Bit = Lit;
+    type Acc = Vec<Lit>;
 
     fn format(&self) -> Format {
         self.fmt
@@ -533,6 +583,18 @@ impl Arith for CircuitArith<'_> {
             prods.push(self.mul_const(x, k)?);
         }
         self.sum(&prods)
+    }
+    fn acc_sum(&mut self, xs: &[FloatWord]) -> Result<Vec<Lit>> {
+        if xs.is_empty() {
+            return Ok(vec![Lit::FALSE]);
+        }
+        Ok(fg::fixed::exact_sum(self.b, xs)?)
+    }
+    fn acc_round(&mut self, parts: &[Vec<Lit>]) -> Result<FloatWord> {
+        if parts.is_empty() {
+            return Ok(self.zero());
+        }
+        Ok(fg::fixed::round_sum(self.b, self.fmt, parts)?)
     }
     fn max_n(&mut self, xs: &[FloatWord]) -> Result<FloatWord> {
         if xs.len() == 1 {

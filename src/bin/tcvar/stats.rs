@@ -168,7 +168,7 @@ pub fn stats(a: &StatsArgs) -> Result<Outcome, CliError> {
             })
             .collect();
         println!(
-            "{{\"config\":{},\"p\":{},\"q\":{},\"patch_nums\":{:?},\"blocks\":{},\"width\":{},\"until\":{},\"gates\":{},\"terms\":{},\"wires\":{},\"depth\":{},\"depth_by_phase\":{},\"gates_by_phase\":{},\"terms_by_phase\":{},\"templates\":{},\"applications\":{},\"instances\":{},\"template_seconds\":{:.3},\"seconds\":{:.3},\"peak_rss_bytes\":{},\"regions\":[{}]}}",
+            "{{\"config\":{},\"p\":{},\"q\":{},\"patch_nums\":{:?},\"blocks\":{},\"width\":{},\"until\":{},\"gates\":{},\"terms\":{},\"wires\":{},\"depth\":{},\"depth_by_phase\":{},\"gates_by_phase\":{},\"terms_by_phase\":{},\"templates\":{},\"applications\":{},\"instances\":{},\"template_seconds\":{:.3},\"slowest_template\":{},\"seconds\":{:.3},\"peak_rss_bytes\":{},\"regions\":[{}]}}",
             json_string(&a.scope.config),
             cfg.fmt.p(),
             cfg.fmt.q(),
@@ -190,6 +190,16 @@ pub fn stats(a: &StatsArgs) -> Result<Outcome, CliError> {
             c.applications,
             c.instances,
             rec.template_seconds,
+            rec.template_log
+                .iter()
+                .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+                .map_or("null".into(), |t| format!(
+                    "{{\"key\":{},\"seconds\":{:.3},\"gates\":{},\"terms\":{}}}",
+                    json_string(&t.key),
+                    t.seconds,
+                    t.gates,
+                    t.terms
+                )),
             seconds,
             rss.map_or("null".into(), |r| r.to_string()),
             regions_json.join(",")
@@ -229,6 +239,15 @@ pub fn stats(a: &StatsArgs) -> Result<Outcome, CliError> {
             println!(
                 "  {:<16} {:>12.4e} {:>12.4e} {:>6}",
                 name, *g as f64, *tm as f64, d
+            );
+        }
+        let mut slow = rec.template_log.clone();
+        slow.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        println!("  slowest templates to build:");
+        for t in slow.iter().take(5) {
+            println!(
+                "    {:>7.2} s {:>10} gates {:>12} terms  {}",
+                t.seconds, t.gates, t.terms, t.key
             );
         }
     }

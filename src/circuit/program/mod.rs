@@ -113,12 +113,17 @@ pub enum TensorKind {
     Computed,
 }
 
+/// Widest element of a computed tensor (input, constant and weight tensors hold at most 64
+/// bits per element: their values are `u64` encodings).
+pub const MAX_WIDTH: u32 = 4096;
+
 /// A tensor value of the program.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TensorDecl {
     /// A name for reports and errors.
     pub name: String,
-    /// Bits per element (1..=64).
+    /// Bits per element (1..=64 for inputs, constants and weights, 1..=[`MAX_WIDTH`] for
+    /// computed tensors).
     pub width: u32,
     /// Number of elements.
     pub len: u64,
@@ -216,9 +221,9 @@ impl Template {
                 lv.outputs.len()
             )));
         }
-        if let Some(p) = ports.iter().find(|p| p.width == 0 || p.width > 64) {
+        if let Some(p) = ports.iter().find(|p| p.width == 0 || p.width > MAX_WIDTH) {
             return Err(ProgramError::Malformed(format!(
-                "template {key}: port width {} (1..=64 allowed)",
+                "template {key}: port width {} (1..={MAX_WIDTH} allowed)",
                 p.width
             )));
         }
@@ -581,9 +586,14 @@ impl Program {
         let nt = self.tensors.len();
         let mut written = vec![false; nt];
         for (i, t) in self.tensors.iter().enumerate() {
-            if t.width == 0 || t.width > 64 {
+            let max = if t.kind == TensorKind::Computed {
+                MAX_WIDTH
+            } else {
+                64
+            };
+            if t.width == 0 || t.width > max {
                 return Err(ProgramError::Malformed(format!(
-                    "tensor {:?}: width {} (1..=64 allowed)",
+                    "tensor {:?}: width {} (1..={max} allowed)",
                     t.name, t.width
                 )));
             }

@@ -11,6 +11,7 @@ pub use word::FloatWord;
 pub mod add;
 pub mod cmp;
 pub mod div;
+pub mod fixed;
 pub mod mul;
 pub mod mul_const;
 pub mod product;

@@ -642,3 +642,101 @@ impl Kernel for L2Scale {
         Ok(vec![Val::F(a.unary(Unary::Rsqrt, &ss)?)])
     }
 }
+
+/// What follows a row's exact sum: a division by a folded constant (a mean), or the
+/// normalisation step of [`NormScale`] (`round(s / n)`, `+ eps`, then the root).
+#[derive(Copy, Clone, Debug)]
+pub enum Finish {
+    /// `round(s / c)`.
+    Div(Float),
+    /// `root(round(round(s / n) + eps))`.
+    Norm {
+        /// The row length as a float.
+        n: Float,
+        /// The epsilon, when it does not round to zero.
+        eps: Option<Float>,
+        /// [`Unary::Sqrt`] or [`Unary::Rsqrt`].
+        root: Unary,
+    },
+}
+
+impl Finish {
+    fn key(&self) -> String {
+        match self {
+            Finish::Div(d) => format!("div{}", key_of(*d)),
+            Finish::Norm { n, eps, root } => {
+                format!(
+                    "norm{}/{}/{root:?}",
+                    key_of(*n),
+                    eps.map_or("-".into(), key_of)
+                )
+            }
+        }
+    }
+
+    /// Apply to the rounded sum `s`.
+    pub fn apply<A: Arith>(&self, a: &mut A, s: &A::V) -> Result<A::V> {
+        match *self {
+            Finish::Div(d) => {
+                let dc = a.constant(d)?;
+                a.div(s, &dc)
+            }
+            Finish::Norm { n, eps, root } => {
+                let nc = a.constant(n)?;
+                let mut v = a.div(s, &nc)?;
+                if let Some(e) = eps {
+                    let ec = a.constant(e)?;
+                    v = a.add(&v, &ec)?;
+                }
+                a.unary(root, &v)
+            }
+        }
+    }
+}
+
+/// Stage one of a split row sum: the exact, unrounded sum of one chunk of a row (of the
+/// squares `round(x * x)` with `square`), a partial sum of `width` bits.
+#[derive(Copy, Clone, Debug)]
+pub struct AccSum {
+    /// Bits of the partial sum ([`crate::gadgets::float::fixed::exact_width`] of the chunk).
+    pub width: u32,
+    /// Sum the rounded squares instead of the values.
+    pub square: bool,
+}
+
+impl Kernel for AccSum {
+    fn key(&self) -> String {
+        format!("accsum/{}/{}", self.width, self.square)
+    }
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::Acc(self.width)]
+    }
+    fn run<A: Arith>(&self, a: &mut A, ins: &[Vec<Val<A>>]) -> Result<Vec<Val<A>>> {
+        want_ports("accsum", ins, 1)?;
+        let mut xs = floats(&ins[0])?;
+        if self.square {
+            xs = xs.iter().map(|x| a.mul(x, x)).collect::<Result<_>>()?;
+        }
+        Ok(vec![Val::A(a.acc_sum(&xs)?)])
+    }
+}
+
+/// Stage two of a split row sum: the partial sums of a row added exactly and rounded once,
+/// then [`Finish`]ed.
+#[derive(Copy, Clone, Debug)]
+pub struct AccFinish(pub Finish);
+
+impl Kernel for AccFinish {
+    fn key(&self) -> String {
+        format!("accfinish/{}", self.0.key())
+    }
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::Float]
+    }
+    fn run<A: Arith>(&self, a: &mut A, ins: &[Vec<Val<A>>]) -> Result<Vec<Val<A>>> {
+        want_ports("accfinish", ins, 1)?;
+        let parts = super::accs(&ins[0])?;
+        let s = a.acc_round(&parts)?;
+        Ok(vec![Val::F(self.0.apply(a, &s)?)])
+    }
+}

@@ -41,6 +41,9 @@ pub enum Kind {
     /// A choice among `n` alternatives (a token, a class): in programs the binary index
     /// (`bits_for(n)` bits), in the scalar backends the backend's `Choice`.
     Choice(u32),
+    /// An exact partial sum ([`Arith::acc_sum`]): in programs a two's complement integer of
+    /// this many bits, in the scalar backends the backend's `Acc`.
+    Acc(u32),
 }
 
 impl Kind {
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Float => "f".into(),
             Kind::Bit => "b".into(),
             Kind::Choice(n) => format!("c{n}"),
+            Kind::Acc(w) => format!("a{w}"),
         }
     }
 }
@@ -67,6 +71,8 @@ pub enum Val<A: Arith> {
     B(A::Bit),
     /// A choice.
     C(A::Choice),
+    /// An exact partial sum.
+    A(A::Acc),
 }
 
 impl<A: Arith> Clone for Val<A> {
@@ -75,6 +81,7 @@ impl<A: Arith> Clone for Val<A> {
             Val::F(v) => Val::F(v.clone()),
             Val::B(v) => Val::B(v.clone()),
             Val::C(v) => Val::C(v.clone()),
+            Val::A(v) => Val::A(v.clone()),
         }
     }
 }
@@ -101,6 +108,13 @@ impl<A: Arith> Val<A> {
             _ => Err(kind_err("a choice")),
         }
     }
+    /// The partial sum (an error for another kind).
+    pub fn a(&self) -> Result<&A::Acc> {
+        match self {
+            Val::A(v) => Ok(v),
+            _ => Err(kind_err("a partial sum")),
+        }
+    }
 }
 
 fn kind_err(what: &str) -> ModelError {
@@ -113,6 +127,11 @@ fn kind_err(what: &str) -> ModelError {
 /// The floats of a port.
 pub fn floats<A: Arith>(vs: &[Val<A>]) -> Result<Vec<A::V>> {
     vs.iter().map(|v| v.f().cloned()).collect()
+}
+
+/// The partial sums of a port.
+pub fn accs<A: Arith>(vs: &[Val<A>]) -> Result<Vec<A::Acc>> {
+    vs.iter().map(|v| v.a().cloned()).collect()
 }
 
 /// The bits of a port.

@@ -12,9 +12,11 @@ use crate::float::Float;
 use super::super::arith::Unary;
 use super::super::error::{ModelError, Result};
 use super::super::tensor::Tensor;
+use crate::gadgets::float::fixed::exact_width;
+
 use super::kernels::{
-    BinOp, Binary, Dot, Identity, MulAdd, NormScale, Reduce, ReduceK, SelectConst, SumMul,
-    TopKWeight, UnaryK,
+    AccFinish, AccSum, BinOp, Binary, Dot, Finish, Identity, MulAdd, NormScale, Reduce, ReduceK,
+    SelectConst, SumMul, TopKWeight, UnaryK,
 };
 use super::{Coord, Kernel, Kind, Map, PortSpec, TensorArith};
 
@@ -142,6 +144,96 @@ pub fn rows<B: TensorArith>(b: &mut B, name: &str, k: &impl Kernel, x: &B::T) ->
     )
 }
 
+/// Rows longer than this are summed in two stages ([`sum_rows`]).
+pub const SPLIT_ROWS_ABOVE: usize = 4096;
+
+/// Chunk length of the first stage of a split row sum.
+pub const SUM_CHUNK: usize = 256;
+
+/// The exact sum of each row of `x` (of its rounded squares with `square`) rounded once, then
+/// `finish`ed: the leading axes of `x`. Rows of at most [`SPLIT_ROWS_ABOVE`] values are one
+/// application ([`ReduceK`] or [`NormScale`]); longer rows take two (exact partial sums of
+/// [`SUM_CHUNK`] values, [`AccSum`], then their exact sum rounded once, [`AccFinish`]), with
+/// the same value: the iterated sum is the exact sum rounded once either way.
+pub fn sum_rows<B: TensorArith>(
+    b: &mut B,
+    name: &str,
+    x: &B::T,
+    square: bool,
+    finish: Finish,
+) -> Result<B::T> {
+    sum_rows_split(b, name, x, square, finish, SPLIT_ROWS_ABOVE, SUM_CHUNK)
+}
+
+/// [`sum_rows`] with the split threshold and the chunk length given (`chunk >= 1`).
+pub fn sum_rows_split<B: TensorArith>(
+    b: &mut B,
+    name: &str,
+    x: &B::T,
+    square: bool,
+    finish: Finish,
+    split_above: usize,
+    chunk: usize,
+) -> Result<B::T> {
+    if chunk == 0 {
+        return Err(shape_err("sum_rows", format!("{name}: chunk of length 0")));
+    }
+    let s = b.shape(x).to_vec();
+    if s.len() < 2 {
+        return Err(shape_err(
+            "sum_rows",
+            format!("{name}: rank {} < 2", s.len()),
+        ));
+    }
+    let r = s.len() - 1;
+    let d = s[r];
+    if d <= split_above {
+        return match (square, finish) {
+            (false, Finish::Div(c)) => rows(
+                b,
+                name,
+                &ReduceK {
+                    op: Reduce::Sum,
+                    div: Some(c),
+                },
+                x,
+            ),
+            (true, Finish::Norm { n, eps, root }) => rows(b, name, &NormScale { n, eps, root }, x),
+            _ => Err(shape_err(
+                "sum_rows",
+                format!("{name}: unsupported combination"),
+            )),
+        };
+    }
+    let k = chunk;
+    let nch = d.div_ceil(k);
+    let width = exact_width(b.format(), k) as u32;
+    // Stage one over [rows..., chunk]: words k of the chunk, zero past the row's end.
+    let mut inst = s[..r].to_vec();
+    inst.push(nch);
+    let ri = r + 1;
+    let mut coords: Vec<Coord> = (0..r).map(|a| co(0, &e(ri, a), &[0])).collect();
+    let mut last = vec![0i64; ri];
+    last[r] = k as i64;
+    coords.push(co(0, &last, &[1]));
+    let part = one(
+        b,
+        &format!("{name}.partial"),
+        &AccSum { width, square },
+        &inst,
+        &[PortSpec {
+            src: x,
+            map: Map::Affine {
+                words: vec![k],
+                coords,
+                pad: true,
+                conds: Vec::new(),
+            },
+        }],
+    )?;
+    rows(b, &format!("{name}.total"), &AccFinish(finish), &part)
+}
+
 /// The same tensor with a trailing axis of length 1 (for broadcasting a row statistic).
 pub fn unsqueeze_last<B: TensorArith>(b: &mut B, x: &B::T) -> Result<B::T> {
     let mut s = b.shape(x).to_vec();
@@ -227,27 +319,15 @@ pub fn layer_norm<B: TensorArith>(
         .last()
         .ok_or_else(|| shape_err("layer_norm", "scalar".into()))?;
     let dn = b.format().from_i64(d as i64);
-    let mu = rows(
-        b,
-        &format!("{name}.mean"),
-        &ReduceK {
-            op: Reduce::Sum,
-            div: Some(dn),
-        },
-        x,
-    )?;
+    let mu = sum_rows(b, &format!("{name}.mean"), x, false, Finish::Div(dn))?;
     let mu = unsqueeze_last(b, &mu)?;
     let c = binary(b, &format!("{name}.centre"), BinOp::Sub, x, &mu)?;
-    let sd = rows(
-        b,
-        &format!("{name}.std"),
-        &NormScale {
-            n: dn,
-            eps,
-            root: Unary::Sqrt,
-        },
-        &c,
-    )?;
+    let norm = Finish::Norm {
+        n: dn,
+        eps,
+        root: Unary::Sqrt,
+    };
+    let sd = sum_rows(b, &format!("{name}.std"), &c, true, norm)?;
     let sd = unsqueeze_last(b, &sd)?;
     binary(b, &format!("{name}.scale"), BinOp::Div, &c, &sd)
 }
@@ -281,27 +361,15 @@ pub fn group_norm<B: TensorArith>(
     }
     let nf = b.format().from_i64((cg * hw) as i64);
     let xg = b.reshape(x, vec![groups, cg * hw])?;
-    let mu = rows(
-        b,
-        &format!("{name}.mean"),
-        &ReduceK {
-            op: Reduce::Sum,
-            div: Some(nf),
-        },
-        &xg,
-    )?;
+    let mu = sum_rows(b, &format!("{name}.mean"), &xg, false, Finish::Div(nf))?;
     let mu = unsqueeze_last(b, &mu)?;
     let cen = binary(b, &format!("{name}.centre"), BinOp::Sub, &xg, &mu)?;
-    let r = rows(
-        b,
-        &format!("{name}.rstd"),
-        &NormScale {
-            n: nf,
-            eps,
-            root: Unary::Rsqrt,
-        },
-        &cen,
-    )?;
+    let norm = Finish::Norm {
+        n: nf,
+        eps,
+        root: Unary::Rsqrt,
+    };
+    let r = sum_rows(b, &format!("{name}.rstd"), &cen, true, norm)?;
     let r = unsqueeze_last(b, &r)?;
     let g2 = b.reshape(gamma, vec![groups, cg])?;
     let sc = binary(b, &format!("{name}.gain"), BinOp::Mul, &r, &g2)?;

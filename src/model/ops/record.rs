@@ -51,6 +51,7 @@ enum OutBits {
     F(Vec<Lit>),
     B(Lit),
     C(Vec<Lit>),
+    A(Vec<Lit>),
 }
 
 /// Run kernel `k` on circuit words (`ins` per port) and return its results as literals.
@@ -69,6 +70,7 @@ fn run_on_circuit<K: Kernel>(
                         OutBits::F(bits) => Val::F(FloatWord::new(fmt, bits)?),
                         OutBits::B(l) => Val::B(l),
                         OutBits::C(l) => Val::C(l),
+                        OutBits::A(l) => Val::A(l),
                     })
                 })
                 .collect::<Result<Vec<_>>>()
@@ -82,6 +84,7 @@ fn run_on_circuit<K: Kernel>(
             Val::F(x) => OutBits::F(x.bits),
             Val::B(l) => OutBits::B(l),
             Val::C(l) => OutBits::C(l),
+            Val::A(l) => OutBits::A(l),
         })
         .collect())
 }
@@ -93,7 +96,21 @@ pub struct Recorder<'w> {
     w: &'w dyn WeightProvider,
     progress: Option<ProgressBar>,
     template_seconds: f64,
+    template_log: Vec<TemplateBuild>,
     weights: HashMap<String, RTensor>,
+}
+
+/// How long one template took to build, with its size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateBuild {
+    /// The template's key.
+    pub key: String,
+    /// Seconds to build and levelize it.
+    pub seconds: f64,
+    /// Its gates.
+    pub gates: u64,
+    /// Its terms.
+    pub terms: u64,
 }
 
 fn width_of(fmt: Format, k: Kind) -> u32 {
@@ -101,6 +118,7 @@ fn width_of(fmt: Format, k: Kind) -> u32 {
         Kind::Float => fmt.width(),
         Kind::Bit => 1,
         Kind::Choice(n) => choice_bits(n),
+        Kind::Acc(w) => w,
     }
 }
 
@@ -114,6 +132,7 @@ impl<'w> Recorder<'w> {
             w,
             progress: None,
             template_seconds: 0.0,
+            template_log: Vec::new(),
             weights: HashMap::new(),
         }
     }
@@ -131,6 +150,11 @@ impl<'w> Recorder<'w> {
     /// Seconds spent building templates so far.
     pub fn template_seconds(&self) -> f64 {
         self.template_seconds
+    }
+
+    /// Every template built so far, in build order, with its build time.
+    pub fn template_log(&self) -> &[TemplateBuild] {
+        &self.template_log
     }
 
     /// A new program input tensor.
@@ -188,6 +212,7 @@ impl<'w> Recorder<'w> {
                 words.push(match kind {
                     Kind::Float => OutBits::F(b.input_word(&name, fmt.width())?),
                     Kind::Bit => OutBits::B(b.input(&name)?),
+                    Kind::Acc(w) => OutBits::A(b.input_word(&name, w)?),
                     Kind::Choice(m) => {
                         let bits = b.input_word(&name, choice_bits(m))?;
                         let mut onehot = Vec::with_capacity(m as usize);
@@ -218,6 +243,20 @@ impl<'w> Recorder<'w> {
             let bits: Vec<Lit> = match (v, kd) {
                 (OutBits::F(x), Kind::Float) => x.clone(),
                 (OutBits::B(x), Kind::Bit) => vec![*x],
+                (OutBits::A(x), Kind::Acc(w)) => {
+                    let w = *w as usize;
+                    if x.len() > w {
+                        return Err(ModelError::Shape {
+                            op: "template",
+                            detail: format!("{key}: a partial sum of {} bits for {w}", x.len()),
+                        });
+                    }
+                    // Sign-extend to the declared width.
+                    let mut v = x.clone();
+                    let top = *x.last().unwrap_or(&Lit::FALSE);
+                    v.resize(w, top);
+                    v
+                }
                 (OutBits::C(onehot), Kind::Choice(m)) => {
                     if onehot.len() != *m as usize {
                         return Err(ModelError::Shape {
@@ -464,7 +503,14 @@ impl TensorArith for Recorder<'_> {
                 }
                 let t0 = std::time::Instant::now();
                 let tp = self.build_template(&key, k, &desc)?;
-                self.template_seconds += t0.elapsed().as_secs_f64();
+                let secs = t0.elapsed().as_secs_f64();
+                self.template_seconds += secs;
+                self.template_log.push(TemplateBuild {
+                    key: key.clone(),
+                    seconds: secs,
+                    gates: tp.cost.gates,
+                    terms: tp.cost.terms,
+                });
                 self.pb.add_template(tp)?
             }
         };

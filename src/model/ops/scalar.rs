@@ -40,7 +40,10 @@ impl<A: Arith> STensor<A> {
         let ok = data.iter().all(|v| {
             matches!(
                 (v, kind),
-                (Val::F(_), Kind::Float) | (Val::B(_), Kind::Bit) | (Val::C(_), Kind::Choice(_))
+                (Val::F(_), Kind::Float)
+                    | (Val::B(_), Kind::Bit)
+                    | (Val::C(_), Kind::Choice(_))
+                    | (Val::A(_), Kind::Acc(_))
             )
         });
         if !ok {
@@ -224,6 +227,7 @@ impl<A: Arith> TensorArith for Scalar<'_, A> {
         let kinds = k.outputs();
         let zero_f = self.a.constant(self.a.format().zero())?;
         let zero_b = self.false_bit()?;
+        let zero_a = self.a.acc_sum(&[])?;
         let mut outs: Vec<Vec<Val<A>>> = kinds.iter().map(|_| Vec::with_capacity(n)).collect();
         let mut idx = vec![0usize; inst.len()];
         let mut ins: Vec<Vec<Val<A>>> = ports
@@ -239,6 +243,7 @@ impl<A: Arith> TensorArith for Scalar<'_, A> {
                     match src.kind {
                         Kind::Float => Ok(Val::F(zero_f.clone())),
                         Kind::Bit => Ok(Val::B(zero_b.clone())),
+                        Kind::Acc(_) => Ok(Val::A(zero_a.clone())),
                         Kind::Choice(_) => Err(ModelError::Shape {
                             op: "apply",
                             detail: format!("{name}, port {p}: a choice cannot be padded"),

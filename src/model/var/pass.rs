@@ -29,7 +29,7 @@ use crate::gadgets::float::FloatWord;
 
 use super::super::arith::{CircuitArith, F32Arith, RefArith};
 use super::super::error::{ModelError, Result};
-use super::super::ops::record::{RTensor, Recorder};
+use super::super::ops::record::{RTensor, Recorder, TemplateBuild};
 use super::super::ops::scalar::{STensor, Scalar};
 use super::super::ops::{choice_bits, Kind, TensorArith, Val, WeightProvider};
 use super::super::tensor::Tensor;
@@ -633,6 +633,8 @@ pub struct RecordedVar {
     pub record_seconds: f64,
     /// Seconds spent building templates.
     pub template_seconds: f64,
+    /// Every template with its build time.
+    pub template_log: Vec<TemplateBuild>,
 }
 
 /// Record the pass of `cfg` as a uniform program ([`record_with`], default options).
@@ -669,6 +671,7 @@ pub fn record_with(
         r.output("img", img)?;
     }
     let template_seconds = r.template_seconds();
+    let template_log = r.template_log().to_vec();
     let program = r.finish()?;
     Ok(RecordedVar {
         cfg: cfg.clone(),
@@ -676,6 +679,7 @@ pub fn record_with(
         until: opts.until,
         record_seconds: t0.elapsed().as_secs_f64(),
         template_seconds,
+        template_log,
     })
 }
 
