@@ -33,7 +33,7 @@ use tcvar::model::{ModelError, RefArith};
 /// Batch instances of the bit-exact tests (one 64-lane word of the bit-sliced evaluator).
 const INSTANCES: usize = 64;
 
-/// Refuse to flatten anything larger (the tests' programs have a few hundred thousand gates).
+/// Refuse to flatten anything larger (the tests' programs have up to about 5.5 million gates).
 const MAX_GATES: u64 = 20_000_000;
 
 /// The small decoder shape of the bit-exact tests (kept small so that CI stays fast): Cvae 4,
@@ -797,7 +797,7 @@ fn decoder_circuit_equals_reference() {
     let c = prog.counts();
     println!(
         "decoder (Cvae 4, 2x2 -> 4x4, ch 4/2, groups 2, F(5,4)): depth {} gates {} terms {} \
-         wires {} ({} templates, {} applications; record {:?}, flatten {:?})",
+         wires {} ({} templates, {} applications; record {:?}, flatten and levelize {:?})",
         prog.depth(),
         c.gates,
         c.terms,
