@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use plotters::prelude::*;
 use tcvar::model::blocks::sweep::{loglog_slope, sweep, to_csv, SweepRow};
+use tcvar::model::ops::record::TemplateCache;
+use tcvar::model::ops::SeededWeights;
 use tcvar::model::var::config::VarConfig;
-use tcvar::model::var::pass::{compile_with, CompileOptions};
-use tcvar::model::var::weights::VarWeights;
+use tcvar::model::var::pass::{record_cached, CompileOptions, Until};
 
 use crate::common::{self, CliError, Outcome};
 
@@ -48,9 +49,19 @@ pub struct ScaleArgs {
     /// Widths of the full-model sweep.
     #[arg(long, default_value = "4,8")]
     pub widths: String,
-    /// Skip the full-model sweep.
+    /// Skip the full-model sweeps.
     #[arg(long)]
     pub no_model: bool,
+    /// Widths C of the released-architecture sweep (the whole pass of `--released-config` at
+    /// width C, heads of dimension 64; exact counts, never built); `none` skips it.
+    #[arg(long, default_value = "8,16,32,64,128,256,512,1024,1920")]
+    pub released_widths: String,
+    /// The released configuration of that sweep.
+    #[arg(long, default_value = "d30")]
+    pub released_config: String,
+    /// Format F(p, q) of that sweep, as `p,q`.
+    #[arg(long, default_value = "11,6")]
+    pub released_format: String,
     /// Directory for blocks.csv, model.csv and the SVG plots.
     #[arg(long, default_value = "scale-out")]
     pub out: PathBuf,
@@ -62,13 +73,15 @@ pub struct ScaleArgs {
     pub quiet: bool,
 }
 
-/// One row of the full-model sweep.
+/// One row of the full-model sweeps (exact counts of the uniform program).
 pub struct ModelRow {
     scales: usize,
     width: usize,
+    heads: usize,
     depth: u32,
-    gates: u64,
-    wires: u64,
+    gates: u128,
+    terms: u128,
+    wires: u128,
     phase_depth: BTreeMap<String, u32>,
 }
 
@@ -84,47 +97,113 @@ fn model_config(fmt: tcvar::float::Format, k: usize, d: usize) -> Result<VarConf
     Ok(cfg)
 }
 
+/// The released configuration `name` at width `c`: heads of dimension 64 (one head below 64),
+/// everything else (blocks, scales, vocabulary, VQ-VAE) as released.
+fn released_config(name: &str, fmt: tcvar::float::Format, c: usize) -> Result<VarConfig, CliError> {
+    let mut cfg = VarConfig::preset(name).map_err(|e| CliError::User(e.to_string()))?;
+    cfg.fmt = fmt;
+    cfg.width = c;
+    cfg.heads = if c >= 64 && c % 64 == 0 { c / 64 } else { 1 };
+    cfg.validate()
+        .map_err(|e| CliError::User(format!("released sweep at C = {c}: {e}")))?;
+    Ok(cfg)
+}
+
+/// Record `cfg`'s program (templates shared through `cache`) and measure it.
+fn model_row(cfg: &VarConfig, cache: &TemplateCache) -> Result<ModelRow, CliError> {
+    let w = SeededWeights::new(cfg, 0).map_err(|e| CliError::Failure(e.to_string()))?;
+    let rec = record_cached(
+        cfg,
+        &w,
+        CompileOptions {
+            progress: false,
+            until: Until::Image,
+        },
+        Some(cache.clone()),
+    )
+    .map_err(|e| CliError::User(format!("width {}: {e}", cfg.width)))?;
+    let p = &rec.program;
+    let c = p.counts();
+    Ok(ModelRow {
+        scales: cfg.num_scales(),
+        width: cfg.width,
+        heads: cfg.heads,
+        depth: p.depth(),
+        gates: c.gates,
+        terms: c.terms,
+        wires: c.wires,
+        phase_depth: crate::stats::phases(p)
+            .into_iter()
+            .map(|(n, _, _, d)| (n, d))
+            .collect(),
+    })
+}
+
 fn model_sweep(
     fmt: tcvar::float::Format,
     ks: &[usize],
     ds: &[usize],
     show: bool,
 ) -> Result<Vec<ModelRow>, CliError> {
+    let cache = TemplateCache::default();
     let mut rows = Vec::new();
     for &k in ks {
         for &d in ds {
             let pb = common::spinner(show, &format!("VAR pass, {k} scales, width {d}"));
-            let cfg = model_config(fmt, k, d)?;
-            let w = VarWeights::seeded(&cfg, 0).map_err(|e| CliError::Failure(e.to_string()))?;
-            let c = compile_with(
-                &cfg,
-                &w,
-                CompileOptions {
-                    progress: false,
-                    until: tcvar::model::var::pass::Until::Image,
-                },
-            )
-            .map_err(|e| CliError::User(format!("K = {k}, d = {d}: {e}")))?;
-            let s = c.circuit.stats();
-            let phase_depth = c
-                .circuit
-                .region_stats()
-                .into_iter()
-                .filter(|(p, _)| !p.is_empty() && !p.contains('.'))
-                .map(|(p, st)| (p, st.depth))
-                .collect();
+            rows.push(model_row(&model_config(fmt, k, d)?, &cache)?);
             pb.finish_and_clear();
-            rows.push(ModelRow {
-                scales: k,
-                width: d,
-                depth: s.depth,
-                gates: s.gates,
-                wires: s.wires,
-                phase_depth,
-            });
         }
     }
     Ok(rows)
+}
+
+fn released_sweep(
+    name: &str,
+    fmt: tcvar::float::Format,
+    cs: &[usize],
+    show: bool,
+) -> Result<Vec<ModelRow>, CliError> {
+    let cache = TemplateCache::default();
+    let mut rows = Vec::new();
+    for &c in cs {
+        let pb = common::spinner(show, &format!("{name} at width {c} ({fmt})"));
+        rows.push(model_row(&released_config(name, fmt, c)?, &cache)?);
+        pb.finish_and_clear();
+    }
+    Ok(rows)
+}
+
+fn model_csv(rows: &[ModelRow]) -> String {
+    let phases: Vec<String> = rows
+        .first()
+        .map(|r| r.phase_depth.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut csv = String::from("scales,width,heads,depth,gates,terms,wires");
+    for p in &phases {
+        csv.push_str(&format!(",depth_{p}"));
+    }
+    csv.push('\n');
+    for r in rows {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{}",
+            r.scales, r.width, r.heads, r.depth, r.gates, r.terms, r.wires
+        ));
+        for p in &phases {
+            csv.push_str(&format!(",{}", r.phase_depth.get(p).copied().unwrap_or(0)));
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+fn model_json(rows: &[ModelRow]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|r| {
+            serde_json::json!({"scales": r.scales, "width": r.width, "heads": r.heads,
+                "depth": r.depth, "gates": r.gates.to_string(), "terms": r.terms.to_string(),
+                "wires": r.wires.to_string(), "depth_by_phase": r.phase_depth})
+        })
+        .collect()
 }
 
 type Series = (String, Vec<(f64, f64)>);
@@ -298,23 +377,7 @@ pub fn scale(a: &ScaleArgs) -> Result<Outcome, CliError> {
         model_sweep(fmt, &ks, &widths, show)?
     };
     if !model.is_empty() {
-        let phases: Vec<String> = model[0].phase_depth.keys().cloned().collect();
-        let mut csv = String::from("scales,width,depth,gates,wires");
-        for p in &phases {
-            csv.push_str(&format!(",depth_{p}"));
-        }
-        csv.push('\n');
-        for r in &model {
-            csv.push_str(&format!(
-                "{},{},{},{},{}",
-                r.scales, r.width, r.depth, r.gates, r.wires
-            ));
-            for p in &phases {
-                csv.push_str(&format!(",{}", r.phase_depth.get(p).copied().unwrap_or(0)));
-            }
-            csv.push('\n');
-        }
-        std::fs::write(a.out.join("model.csv"), csv)?;
+        std::fs::write(a.out.join("model.csv"), model_csv(&model))?;
         let series: Vec<Series> = widths
             .iter()
             .map(|&d| {
@@ -337,6 +400,53 @@ pub fn scale(a: &ScaleArgs) -> Result<Outcome, CliError> {
             &series,
         )?;
     }
+    let released_cs = if a.no_model || a.released_widths == "none" {
+        Vec::new()
+    } else {
+        parse_list(&a.released_widths, "--released-widths")?
+    };
+    let rfmt = {
+        let v = parse_list(&a.released_format, "--released-format")?;
+        if v.len() != 2 {
+            return Err(CliError::User(format!(
+                "--released-format: expected p,q, got {:?}",
+                a.released_format
+            )));
+        }
+        common::format(v[0] as u32, v[1] as u32)?
+    };
+    let released = released_sweep(&a.released_config, rfmt, &released_cs, show)?;
+    let released_slope = loglog_slope(
+        &released
+            .iter()
+            .map(|r| (r.width as f64, r.gates as f64))
+            .collect::<Vec<_>>(),
+    );
+    if !released.is_empty() {
+        std::fs::write(a.out.join("released.csv"), model_csv(&released))?;
+        let pts = |f: &dyn Fn(&ModelRow) -> f64| -> Vec<(f64, f64)> {
+            released.iter().map(|r| (r.width as f64, f(r))).collect()
+        };
+        svg_plot(
+            &a.out.join("released_size_vs_width.svg"),
+            &format!("{} pass size vs width C ({rfmt})", a.released_config),
+            "C",
+            "count",
+            true,
+            &[
+                ("gates".into(), pts(&|r| r.gates as f64)),
+                ("terms".into(), pts(&|r| r.terms as f64)),
+            ],
+        )?;
+        svg_plot(
+            &a.out.join("released_depth_vs_width.svg"),
+            &format!("{} pass depth vs width C ({rfmt})", a.released_config),
+            "C",
+            "depth",
+            false,
+            &[("depth".into(), pts(&|r| r.depth as f64))],
+        )?;
+    }
 
     if a.json {
         let v = serde_json::json!({
@@ -346,9 +456,9 @@ pub fn scale(a: &ScaleArgs) -> Result<Outcome, CliError> {
                 "forms": r.forms, "form_terms": r.form_terms})).collect::<Vec<_>>(),
             "slopes": slopes.iter().map(|(n, sn, sd)| serde_json::json!({"block": n,
                 "wires_slope_n": sn, "wires_slope_d": sd})).collect::<Vec<_>>(),
-            "model": model.iter().map(|r| serde_json::json!({"scales": r.scales, "width": r.width,
-                "depth": r.depth, "gates": r.gates, "wires": r.wires,
-                "depth_by_phase": r.phase_depth})).collect::<Vec<_>>(),
+            "model": model_json(&model),
+            "released": {"config": a.released_config, "p": rfmt.p(), "q": rfmt.q(),
+                "rows": model_json(&released), "gates_slope_in_width": released_slope},
         });
         println!("{v}");
     } else {
@@ -372,6 +482,15 @@ pub fn scale(a: &ScaleArgs) -> Result<Outcome, CliError> {
                 r.gates,
                 r.wires
             );
+        }
+        for r in &released {
+            println!(
+                "{} at C = {} ({} heads, {rfmt}): depth {}, {:.4e} gates, {:.4e} terms",
+                a.released_config, r.width, r.heads, r.depth, r.gates as f64, r.terms as f64
+            );
+        }
+        if let Some(s) = released_slope {
+            println!("fitted size exponent in C (log-log slope of gates): {s:.3}");
         }
         println!("wrote CSV and SVG files to {}", a.out.display());
     }

@@ -29,6 +29,7 @@ mod flatten;
 pub use count::{Counts, RegionCounts};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -533,8 +534,8 @@ pub fn num_instances(inst_shape: &[u64]) -> u64 {
 pub struct Program {
     /// Every tensor.
     pub tensors: Vec<TensorDecl>,
-    /// Every distinct template.
-    pub templates: Vec<Template>,
+    /// Every distinct template (shared: recorders reuse one template across programs).
+    pub templates: Vec<Arc<Template>>,
     /// The steps, in evaluation order.
     pub steps: Vec<Step>,
     /// The input tensors, in the order the caller feeds them.
@@ -897,7 +898,7 @@ impl ProgramBuilder {
     }
 
     /// Intern a template under its key (an error when the key is taken).
-    pub fn add_template(&mut self, tp: Template) -> Result<TemplateId> {
+    pub fn add_template(&mut self, tp: Arc<Template>) -> Result<TemplateId> {
         if self.template_index.contains_key(&tp.key) {
             return Err(ProgramError::Malformed(format!(
                 "template key {:?} added twice",

@@ -13,8 +13,11 @@
 //! ([`Recorder::weight_values`]). Constants derived from weights (small by contract) are stored
 //! in the program.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use indicatif::ProgressBar;
 
@@ -98,7 +101,12 @@ pub struct Recorder<'w> {
     template_seconds: f64,
     template_log: Vec<TemplateBuild>,
     weights: HashMap<String, RTensor>,
+    cache: Option<TemplateCache>,
 }
+
+/// Templates shared between recordings (e.g. the points of a size sweep): a template is built
+/// once per key whatever program uses it.
+pub type TemplateCache = Rc<RefCell<HashMap<String, Arc<Template>>>>;
 
 /// How long one template took to build, with its size.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,6 +142,7 @@ impl<'w> Recorder<'w> {
             template_seconds: 0.0,
             template_log: Vec::new(),
             weights: HashMap::new(),
+            cache: None,
         }
     }
 
@@ -144,6 +153,12 @@ impl<'w> Recorder<'w> {
             pb.enable_steady_tick(std::time::Duration::from_millis(200));
             self.progress = Some(pb);
         }
+        self
+    }
+
+    /// Look templates up in `cache` before building them, and add the ones built.
+    pub fn with_cache(mut self, cache: TemplateCache) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -498,19 +513,32 @@ impl TensorArith for Recorder<'_> {
         let tid = match self.pb.find_template(&key) {
             Some(t) => t,
             None => {
-                if let Some(p) = &self.progress {
-                    p.set_message(format!("building template {key}"));
-                }
-                let t0 = std::time::Instant::now();
-                let tp = self.build_template(&key, k, &desc)?;
-                let secs = t0.elapsed().as_secs_f64();
-                self.template_seconds += secs;
-                self.template_log.push(TemplateBuild {
-                    key: key.clone(),
-                    seconds: secs,
-                    gates: tp.cost.gates,
-                    terms: tp.cost.terms,
-                });
+                let cached = self
+                    .cache
+                    .as_ref()
+                    .and_then(|c| c.borrow().get(&key).cloned());
+                let tp = match cached {
+                    Some(tp) => tp,
+                    None => {
+                        if let Some(p) = &self.progress {
+                            p.set_message(format!("building template {key}"));
+                        }
+                        let t0 = std::time::Instant::now();
+                        let tp = Arc::new(self.build_template(&key, k, &desc)?);
+                        let secs = t0.elapsed().as_secs_f64();
+                        self.template_seconds += secs;
+                        self.template_log.push(TemplateBuild {
+                            key: key.clone(),
+                            seconds: secs,
+                            gates: tp.cost.gates,
+                            terms: tp.cost.terms,
+                        });
+                        if let Some(c) = &self.cache {
+                            c.borrow_mut().insert(key.clone(), tp.clone());
+                        }
+                        tp
+                    }
+                };
                 self.pb.add_template(tp)?
             }
         };

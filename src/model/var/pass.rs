@@ -29,7 +29,7 @@ use crate::gadgets::float::FloatWord;
 
 use super::super::arith::{CircuitArith, F32Arith, RefArith};
 use super::super::error::{ModelError, Result};
-use super::super::ops::record::{RTensor, Recorder, TemplateBuild};
+use super::super::ops::record::{RTensor, Recorder, TemplateBuild, TemplateCache};
 use super::super::ops::scalar::{STensor, Scalar};
 use super::super::ops::{choice_bits, Kind, TensorArith, Val, WeightProvider};
 use super::super::tensor::Tensor;
@@ -650,9 +650,22 @@ pub fn record_with(
     w: &dyn WeightProvider,
     opts: CompileOptions,
 ) -> Result<RecordedVar> {
+    record_cached(cfg, w, opts, None)
+}
+
+/// [`record_with`], reusing (and filling) a template cache shared between recordings.
+pub fn record_cached(
+    cfg: &VarConfig,
+    w: &dyn WeightProvider,
+    opts: CompileOptions,
+    cache: Option<TemplateCache>,
+) -> Result<RecordedVar> {
     cfg.validate()?;
     let t0 = Instant::now();
     let mut r = Recorder::new(cfg.fmt, w).with_progress(opts.progress);
+    if let Some(c) = cache {
+        r = r.with_cache(c);
+    }
     let class = r.input("class", Kind::Choice(class_bound(cfg)?), vec![1])?;
     let uniforms: Option<RTensor> = match cfg.sampling {
         Sampling::Argmax => None,
