@@ -17,7 +17,7 @@ use super::super::var::config::VarConfig;
 use super::super::var::weights::{expected_tensors, seeded_values, TensorSpec, VarWeights};
 
 /// A source of named weight tensors.
-pub trait WeightProvider {
+pub trait WeightProvider: Sync {
     /// The format of the values.
     fn format(&self) -> Format;
     /// Check that tensor `name` exists with `shape` (without producing its values).
