@@ -28,8 +28,8 @@
 //! i.e. `n w (4 s + n / s)`, least near `s = sqrt(n) / 2`: about `4 n^1.5 w` terms, against
 //! `4 n^2 w` for all pairs ([`block_count`] picks k from this estimate; it depends only on n
 //! and w). Depth: `max_n` 5 and `argmax_n` 4, two and one more than all pairs (the second
-//! level's comparison and selection), for every `n >= 4`; fewer for `n <= 3` (one block, all
-//! pairs), never more.
+//! level's comparison and selection), for every `n >= 2` (two operands get a third, the
+//! format's least value, which never wins, so that they too have two blocks).
 
 use crate::circuit::{Builder, Lit};
 
@@ -194,13 +194,10 @@ fn winner_conds(b: &mut Builder, cands: &[Cand], big: i64, one_form: bool) -> Re
     Ok(conds)
 }
 
-/// Number of blocks for `n` operands of magnitude width `w`: the `k` in `[2, n / 2]` that
-/// minimises the estimated terms of the blocked construction (see the module docs); 1 for
-/// `n <= 3`. Depends only on `n` and `w`.
+/// Number of blocks for `n >= 3` operands of magnitude width `w`: the `k` in
+/// `[2, max(2, n / 2)]` that minimises the estimated terms of the blocked construction (see
+/// the module docs). Depends only on `n` and `w`.
 fn block_count(n: usize, w: usize) -> usize {
-    if n <= 3 {
-        return 1;
-    }
     let w = w as u128;
     let cost = |k: usize| -> u128 {
         let nn = n as u128;
@@ -212,7 +209,9 @@ fn block_count(n: usize, w: usize) -> usize {
         let out = kk * (w + 1) * (s + 3 * kk);
         within + select + across + out
     };
-    (2..=n / 2).min_by_key(|&k| (cost(k), k)).unwrap_or(2)
+    (2..=(n / 2).max(2))
+        .min_by_key(|&k| (cost(k), k))
+        .unwrap_or(2)
 }
 
 /// The block structure shared by [`max_n`] and [`argmax_n`]: per operand its block-winner
@@ -226,11 +225,21 @@ struct Blocks {
     block_wins: Vec<Cond>,
 }
 
-/// `values`: whether the caller reads the selection gates (max does; argmax needs them only to
-/// compare blocks, so not when there is one block).
-fn blocks(b: &mut Builder, xs: &[FloatWord], values: bool) -> Result<Blocks> {
-    let n = xs.len();
+///
+/// Two operands get a third, the format's least value (it never wins: ties go to the lower
+/// index), so that every `n >= 2` has two blocks, one of at least two operands, and the same
+/// depth.
+fn blocks(b: &mut Builder, xs: &[FloatWord]) -> Result<Blocks> {
     let fmt = xs[0].fmt;
+    let padded;
+    let xs = if xs.len() == 2 {
+        let least = FloatWord::constant(fmt, fmt.max_finite(true).to_bits());
+        padded = [xs[0].clone(), xs[1].clone(), least];
+        &padded[..]
+    } else {
+        xs
+    };
+    let n = xs.len();
     let w = (fmt.p() + fmt.q()) as usize;
     let big = 1i64 << w;
     let k = block_count(n, w);
@@ -246,9 +255,6 @@ fn blocks(b: &mut Builder, xs: &[FloatWord], values: bool) -> Result<Blocks> {
             sign: Vec::new(),
         };
         for (x, c) in xs[r.clone()].iter().zip(&conds) {
-            if !values && k == 1 {
-                break;
-            }
             let mut v = Vec::with_capacity(w + 1);
             for bit in 0..=w {
                 let l = gate_if(b, &[(x.bits[bit], 1)], 1, &[c])?;
@@ -274,7 +280,7 @@ fn blocks(b: &mut Builder, xs: &[FloatWord], values: bool) -> Result<Blocks> {
 }
 
 /// The maximum of `xs` (`Float::max` folded left; on ties the words are equal anyway).
-/// Depth 5 for `n >= 4` (fewer below), `O(n^1.5 (p + q))` terms (module docs).
+/// Depth 5 for every `n >= 2`, `O(n^1.5 (p + q))` terms (module docs).
 /// Errors: no operands, different formats.
 pub fn max_n(b: &mut Builder, xs: &[FloatWord]) -> Result<FloatWord> {
     check_n("float max_n", xs)?;
@@ -282,7 +288,7 @@ pub fn max_n(b: &mut Builder, xs: &[FloatWord]) -> Result<FloatWord> {
         return Ok(xs[0].clone());
     }
     let fmt = xs[0].fmt;
-    let bl = blocks(b, xs, true)?;
+    let bl = blocks(b, xs)?;
     let width = fmt.width() as usize;
     let mut per_bit: Vec<Vec<Lit>> = vec![Vec::new(); width];
     for (r, bw) in bl.ranges.iter().zip(&bl.block_wins) {
@@ -299,17 +305,17 @@ pub fn max_n(b: &mut Builder, xs: &[FloatWord]) -> Result<FloatWord> {
 }
 
 /// The one-hot argmax of `xs`: literal i is true exactly for the first index holding the
-/// maximum value. Depth 4 for `n >= 4` (fewer below), `O(n^1.5 (p + q))` terms (module docs).
+/// maximum value. Depth 4 for every `n >= 2`, `O(n^1.5 (p + q))` terms (module docs).
 /// Errors: no operands, different formats.
 pub fn argmax_n(b: &mut Builder, xs: &[FloatWord]) -> Result<Vec<Lit>> {
     check_n("float argmax_n", xs)?;
     if xs.len() == 1 {
         return Ok(vec![Lit::TRUE]);
     }
-    let bl = blocks(b, xs, false)?;
+    let bl = blocks(b, xs)?;
     let mut out = Vec::with_capacity(xs.len());
     for (r, bw) in bl.ranges.iter().zip(&bl.block_wins) {
-        for i in r.clone() {
+        for i in r.clone().take_while(|&i| i < xs.len()) {
             out.push(gate_if(b, &[], 0, &[&bl.win[i], bw])?);
         }
     }
