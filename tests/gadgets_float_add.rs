@@ -292,6 +292,38 @@ fn add_sub_exhaustive_f44() {
 }
 
 #[test]
+fn add_sub_exhaustive_small_formats() {
+    // Every pair of values: p from 2 (no bits below the leading one) to 6, q from 2 to 5
+    // (exponent differences beyond p + 2, where only the sticky bit is left, saturation and
+    // flush at both ends of the range).
+    for (p, q) in [
+        (2, 2),
+        (2, 3),
+        (3, 2),
+        (2, 5),
+        (4, 3),
+        (3, 5),
+        (5, 4),
+        (6, 3),
+    ] {
+        let f = fmt(p, q);
+        let c = build_bin(f, b_add);
+        check_bin(&c, &all_pairs(f), ref_add, &format!("add/sub {f}"));
+    }
+}
+
+#[test]
+fn add_sub_random_wide_formats() {
+    // The widest formats: F(24,9) (f32's significand) and F(32,16) (the largest supported).
+    for (p, q, seed) in [(16, 7, 5u64), (24, 9, 6), (32, 16, 7)] {
+        let f = fmt(p, q);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let c = build_bin(f, b_add);
+        check_bin(&c, &pairs(&mut rng, f, 30_000), ref_add, "add/sub random");
+    }
+}
+
+#[test]
 fn compare_exhaustive_f44() {
     let f = fmt(4, 4);
     let c = build_bin(f, b_cmp);

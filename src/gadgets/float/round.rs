@@ -127,6 +127,37 @@ pub fn gate_if(b: &mut Builder, terms: &[(Lit, i64)], theta: i64, conds: &[&Cond
     Ok(b.bank_wide(&all, &[th])?[0])
 }
 
+/// `[sum terms >= theta_k] AND (every condition of conds holds)` for every `theta_k`, as one
+/// bank: the conditions are folded into the shared form as in [`gate_if`], with the factor
+/// `B = max(sum terms) - min(thetas) + 1` that serves every threshold.
+/// Errors (never panics) when a scaled weight leaves `i64` or the builder's weight bound.
+pub fn bank_if(
+    b: &mut Builder,
+    terms: &[(Lit, i64)],
+    thetas: &[i128],
+    conds: &[&Cond],
+) -> Result<Vec<Lit>> {
+    let Some(&min_theta) = thetas.iter().min() else {
+        return Ok(Vec::new());
+    };
+    let big = (max_of(terms) - min_theta + 1).max(1);
+    let mut all: Vec<(Lit, i64)> = terms.to_vec();
+    let mut shift = 0i128;
+    for c in conds {
+        for &(l, w) in &c.terms {
+            let sw = big * w as i128;
+            let sw = i64::try_from(sw).map_err(|_| GadgetError::Unsupported {
+                op: "bank_if",
+                limit: format!("scaled condition weight {sw} exceeds i64"),
+            })?;
+            all.push((l, sw));
+        }
+        shift -= big * c.constant as i128;
+    }
+    let th: Vec<i128> = thetas.iter().map(|&t| t + shift).collect();
+    Ok(b.bank_wide(&all, &th)?)
+}
+
 /// `[sum terms >= theta]` for every theta in `thetas`, sharing one form (a bank).
 pub(crate) fn bank(b: &mut Builder, terms: &[(Lit, i64)], thetas: &[i128]) -> Result<Vec<Lit>> {
     Ok(b.bank_wide(terms, thetas)?)
