@@ -43,8 +43,10 @@
 //! [`Format::from_bits`]. See `docs/float.md` for the relation to the paper and to IEEE 754.
 
 mod error;
+pub mod exp_poly;
 mod format;
 mod ops;
+pub mod poly;
 mod round;
 pub mod transcendental;
 mod value;

@@ -28,6 +28,7 @@
 use num_bigint::BigUint;
 use num_traits::{One, ToPrimitive, Zero};
 
+use super::exp_poly::{ExpPlan, EXP_CR_MAX_BITS};
 use super::{Float, Format};
 
 /// `floor(ln 2 * 2^100)`.
@@ -71,10 +72,31 @@ impl Float {
         f.round_u128(false, r, -(k as i64) - e / 2, sticky)
     }
 
+    /// exp (DESIGN §2): within one unit in the last place of `e^x`, by a documented algorithm
+    /// that the circuits share exactly. In formats with `p + q <= EXP_CR_MAX_BITS` (= 20) it is
+    /// `round(e^x)`, correctly rounded ([`Float::exp_correctly_rounded`]; the circuit is a
+    /// lookup table over every input); in wider formats it is the shared algorithm of
+    /// [`super::exp_poly`] ([`Float::exp_shared`]: faithful, almost always correctly rounded).
+    /// `exp(0) = round(1)` in both.
+    pub fn exp_fn(self) -> Float {
+        let f = self.format();
+        if f.p() + f.q() <= EXP_CR_MAX_BITS {
+            self.exp_correctly_rounded()
+        } else {
+            self.exp_shared()
+        }
+    }
+
+    /// The shared exp algorithm of [`super::exp_poly`] in this value's format (whatever its
+    /// size): fixed-point range reduction, a table and a truncated polynomial, rounded once.
+    pub fn exp_shared(self) -> Float {
+        ExpPlan::cached(self.format()).eval(self)
+    }
+
     /// `round(e^x)`, correctly rounded (so within one unit in the last place: relative error
     /// below `2^(1-p)` unless saturated or flushed); see the module docs of
     /// `float::transcendental` for the algorithm. `exp(0) = round(1)`.
-    pub fn exp_fn(self) -> Float {
+    pub fn exp_correctly_rounded(self) -> Float {
         let f = self.format();
         if self.is_zero() {
             return f.round_u128(false, 1, 0, false);
@@ -167,7 +189,7 @@ fn exp_fast(x: Float) -> Option<Float> {
 }
 
 /// Bounds `[lo, hi]` on `ln 2 * 2^prec` (integers).
-fn ln2_bounds(prec: u64) -> (BigUint, BigUint) {
+pub(super) fn ln2_bounds(prec: u64) -> (BigUint, BigUint) {
     // ln 2 = sum_{j>=1} 1 / (j 2^j). Work with `g` guard bits.
     let g = prec + 16;
     let one = BigUint::one() << g;
@@ -305,7 +327,7 @@ mod tests {
                 if v.is_zero() || v.exp() as i64 + b > 17 {
                     continue;
                 }
-                let want = v.exp_fn();
+                let want = v.exp_correctly_rounded();
                 assert_eq!(exp_exact_from(v, 2), want, "exp of {v} from 2 bits");
                 assert_eq!(exp_exact(v), want, "exp of {v}");
                 let (lo_a, hi_a, e_a) = exp_bounds_big(v, 8);
