@@ -1,12 +1,14 @@
-//! sqrt, rsqrt and exp, all correctly rounded: the exact result passed once through `round()`.
+//! sqrt and rsqrt, correctly rounded (the exact result passed once through `round()`), and exp:
+//! correctly rounded in formats with `p + q <= 20` (`EXP_CR_MAX_BITS`), the shared algorithm of
+//! [`super::exp_poly`] in wider formats (see `Float::exp_fn`).
 //!
-//! # exp: the shared algorithm
+//! # The correctly rounded exp
 //!
-//! `x.exp_fn()` is `round(e^x)` (DESIGN §2: nearest p-bit significand, ties to even, then
-//! saturation above `e_max` and flush below `e_min`). Since `e^x` is transcendental for every
-//! nonzero rational `x`, it is never a rounding boundary, so the correctly rounded result is a
-//! well-defined function of the input bits; a circuit reproduces it exactly as a lookup table over
-//! the inputs whose result is neither saturated nor `round(1)`.
+//! `x.exp_correctly_rounded()` is `round(e^x)` (DESIGN §2: nearest p-bit significand, ties to
+//! even, then saturation above `e_max` and flush below `e_min`). Since `e^x` is transcendental for
+//! every nonzero rational `x`, it is never a rounding boundary, so the correctly rounded result is
+//! a well-defined function of the input bits; a circuit reproduces it exactly as a lookup table
+//! over the inputs whose result is neither saturated nor `round(1)`.
 //!
 //! Evaluation (Ziv's strategy with rigorous interval bounds, integer arithmetic only):
 //! 1. `x = 0` gives `round(1)`. `|x| >= 2^17` saturates (`x > 0`) or flushes (`x < 0`), since

@@ -1,6 +1,8 @@
-//! Float division `round(x / y)` by candidate-quotient thresholds (constructions.md item 8).
+//! Float division `round(x / y)`: candidate-quotient thresholds for narrow formats
+//! (constructions.md item 8), a reciprocal seed with an exact remainder check for wide ones.
+//! [`div`] picks by p (`DIV_CANDIDATES_MAX_P`); both are bit-exact with `Float::div`.
 //!
-//! # Construction
+//! # Candidate quotients ([`div_candidates`], `p <= 12`)
 //!
 //! The significand ratio `rho = m_x / m_y` lies in `(1/2, 2)`, and the rounded ratio
 //! `R = round_p(rho)` (nearest even at p significant bits) takes one of the `2^p + 1` values
@@ -16,6 +18,12 @@
 //!
 //! Depth 3: thermometer (1), exponent banks and range tests (2), outputs (3).
 //! Size: about `2^p` forms of `2p` terms each, hence the limit [`MAX_DIV_P`].
+//!
+//! # Reciprocal and exact check ([`div_reciprocal`], every p)
+//!
+//! A polynomial seed of `1 / m_y`, one truncated multiplication by `m_x`, and an exact check of
+//! the candidate quotients against `m_x` and `m_y` (see the function's docs): depth 12, about
+//! `p^2` products per stage plus a table of a few hundred entries (`docs/float.md` §8).
 
 use crate::circuit::{Builder, Lit};
 use crate::gadgets::error::{GadgetError, Result};
@@ -173,7 +181,7 @@ fn pack_quotient(
     FloatWord::new(fmt, word)
 }
 
-/// Bits of the reciprocal seed `y ~ 2^(p + 5) / v` kept (`y` grid: `2^-(p+5)` of `1/v`).
+/// Bits of the reciprocal `y ~ 2^(p + 3) / v` beyond p (`y`'s grid is `2^-(p+3)` of `1/v`).
 const RECIP_EXTRA_BITS: u32 = 3;
 /// Guard bits of the seed's own grid below the reciprocal's that are tried.
 const RECIP_GUARDS: std::ops::RangeInclusive<u32> = 3..=12;
@@ -186,15 +194,17 @@ const RECIP_GUARDS: std::ops::RangeInclusive<u32> = 3..=12;
 /// 1. `lt = [m_y > m_x]` (one gate) and `A = m_x 2^lt`, so that the exact significand ratio
 ///    `Q = A 2^(p-1) / m_y = A / v` lies in `[2^(p-1), 2^p)`;
 /// 2. a piecewise polynomial in the bits of `m_y` (`approx::choose_seed`: a table on the top
-///    bits, a truncated polynomial in the rest) gives `y = floor(2^(p+5) / v)` up to a few
-///    units, its bits read off with `approx::form_bits`;
-/// 3. `c = floor(A y 2^-(p+5))` from the bit products `A_i AND y_j` (truncated below `2^-g`), so
-///    that `|c + 1/2 - Q| < 1/2 + delta` with `delta < 1/2` proved at build time from the seed's
-///    bound and the dropped products (more candidates are checked if it were not);
+///    bits, a truncated polynomial in the rest) gives `y ~ 2^(p+3) / v` within three units, its
+///    bits read off with `approx::form_bits`;
+/// 3. `c = floor(A y 2^-(p+3))` from the bit products `A_i AND y_j` (truncated below `2^-g`, g
+///    the smallest width that keeps the error small enough), so that
+///    `|c + 1/2 - Q| < 1/2 + delta` with `delta < 1.45` proved at build time from the seed's
+///    bound and the dropped products;
 /// 4. the exact check: the rounded ratio `R = RNE(Q)` satisfies `R >= c + j` exactly when
 ///    `F_j = 2^p A - (2c + 2j - 1) m_y > 0`, or `F_j = 0` and `c + j` is even (ties to even);
 ///    `F_j` is one linear form over `A`, `m_y` and the products `c_i AND m_y_k` (one gate, or
-///    `approx::ge_wide` when its weights exceed one gate's bound), and `R = c - m + sum passes`;
+///    `approx::ge_wide` when its weights exceed one gate's bound), checked for
+///    `j in [1 - mm, 1 + mm]` with `mm = floor(delta + 1/2)`, and `R = c - mm + sum passes`;
 /// 5. `R = 2^p` (the carry into the next binade) is `[2^p A >= (2^(p+1) - 1) m_y]`; the
 ///    exponent `E_x - E_y - lt + carry + 1 - p - e_min`, saturation, flush, `x / 0` and `0 / y`
 ///    are folded into the output gates as in [`div_candidates`].
@@ -239,7 +249,7 @@ pub fn div_reciprocal(b: &mut Builder, x: &FloatWord, y: &FloatWord) -> Result<F
     let ybits = approx::form_bits(b, OP, &s_y, gy, gy + wy + 1)?;
     // |y 2^-wy - 1/v| <= 2^-wy (1 + bound 2^-gy).
     let y_err = (-(wy as f64)).exp2() * (1.0 + chosen.seed.bound / (gy as f64).exp2());
-    // 3. c = floor(A y 2^-wy) on the grid 2^-g: choose g so that delta < 1/2.
+    // 3. c = floor(A y 2^-wy) on the grid 2^-g: the smallest g with delta < 1.45 (three checks).
     let a_max = ((p + 1) as f64).exp2();
     let mut chosen_g = None;
     for g in 2..=16u32 {

@@ -11,8 +11,8 @@
 //!
 //! 1. **Seed.** `v = N / 2^(2p-2)` in `[1, 4)`; a piecewise polynomial of `v^(1/2)` (sqrt) or
 //!    `v^(-1/2)` (rsqrt) indexed by `par` and the top bits of `m` (`approx::choose_seed`) gives
-//!    `c = floor(S / 2^g)` with `|c + 1/2 - T| < 1/2 + delta`, `delta < 1/2` checked at build
-//!    time, where `T = sqrt(N)` (sqrt) or `T = 2^(2p-1) / sqrt(N)` (rsqrt) is the exact scaled
+//!    `c = floor(S / 2^g)` with `|c + 1/2 - T| < 1/2 + delta`, `delta` below 1.4 (sqrt) or 0.45
+//!    (rsqrt, whose checks are larger) checked at build time, where `T = sqrt(N)` (sqrt) or `T = 2^(2p-1) / sqrt(N)` (rsqrt) is the exact scaled
 //!    result in `[2^(p-1), 2^p]`.
 //! 2. **Exact check.** The rounded result `R = round(T)` satisfies `R >= c + j` exactly when
 //!    `T > c + j - 1/2` (T is never a tie: a tie would make `N` an odd square over 4, resp.
@@ -24,7 +24,7 @@
 //!      (one bank on the low part, one gate on the high part).
 //!
 //!    `R = c - mm + sum_j [R >= c + j]` for `j` in `[1 - mm, 1 + mm]`, `mm = floor(delta + 1/2)`
-//!    (one check when `delta < 1/2`).
+//!    (three checks for sqrt, one for rsqrt).
 //! 3. **Carry.** `R = 2^p` (significand `2^(p-1)`, exponent one up) is a comparison of `N` with a
 //!    constant, independent of the seed.
 //! 4. **Exponent.** sqrt: `(E - par - (p - 1) + 2^(q-1)) / 2 + carry`; rsqrt:

@@ -1,5 +1,8 @@
-//! exp, sqrt and reciprocal square root by lookup (constructions.md item 9), correctly
-//! rounded and bit-exact with `Float::exp_fn`, `Float::sqrt` and `Float::rsqrt`.
+//! exp, sqrt and reciprocal square root: lookup constructions (constructions.md item 9) for
+//! narrow formats, bit-exact with `Float::exp_fn`, `Float::sqrt` and `Float::rsqrt`, and the
+//! dispatch to the arithmetic constructions for wide formats ([`super::exp_poly`],
+//! [`super::root`]; the rule is stated on [`exp`] and [`root_uses_table`], and in
+//! `docs/float.md` §8).
 //!
 //! # Construction: a staircase on the input's rank
 //!
