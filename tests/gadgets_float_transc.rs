@@ -455,13 +455,14 @@ fn forced_constructions_exhaustive_small() {
 }
 
 /// Every supported corner of the format space builds, and agrees with the reference on
-/// random inputs; depth is independent of q at a given construction.
+/// random inputs.
 #[test]
 fn extreme_formats_build_and_agree() {
     for (p, q) in [
         (2, 2),
         (2, 16),
         (3, 9),
+        (5, 16),
         (13, 2),
         (13, 8),
         (16, 12),

@@ -207,8 +207,14 @@ pub(crate) fn ge_wide(
             .saturating_add(merged.len() as i128 + 2)
     };
     let mut bb = 1u32;
-    while bb < 100 && high_sum(bb) > GATE_BUDGET / 2 {
+    while high_sum(bb) > GATE_BUDGET / 2 {
         bb += 1;
+        if bb > 120 {
+            return Err(unsupported(
+                op,
+                format!("comparison of {} terms too wide to split", merged.len()),
+            ));
+        }
     }
     let unit = 1i128 << bb;
     let lo_terms: Vec<(Lit, i64)> = merged
@@ -498,6 +504,69 @@ pub(crate) fn choose_seed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::cpu::CpuEvaluator;
+    use crate::eval::{Batch, Evaluator};
+
+    /// `ge_wide` with weights far beyond one gate's bound (mixed signs, up to 2^100, thresholds
+    /// on both sides and at exact ties) equals the comparison computed with i128, on every
+    /// assignment of 10 inputs.
+    #[test]
+    fn ge_wide_matches_exact_comparison() {
+        let n = 10usize;
+        let mut b = Builder::new();
+        let x = b.input_word("x", n as u32).unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut cases: Vec<(Vec<(Lit, i128)>, i128)> = Vec::new();
+        for c in 0..12 {
+            let terms: Vec<(Lit, i128)> = x
+                .iter()
+                .map(|&l| {
+                    let sh = (next() % 100) as u32;
+                    let w = ((next() >> 1) as i128) << sh.saturating_sub(60);
+                    (l, if next() % 3 == 0 { -w } else { w })
+                })
+                .collect();
+            // Thresholds: random, and the value of one assignment (a tie).
+            let theta = if c % 2 == 0 {
+                terms.iter().take(c % n + 1).map(|&(_, w)| w).sum()
+            } else {
+                ((next() >> 1) as i128) << 30
+            };
+            cases.push((terms, theta));
+        }
+        let outs: Vec<Lit> = cases
+            .iter()
+            .map(|(t, th)| ge_wide(&mut b, "test", t, *th).unwrap())
+            .collect();
+        b.output_word("y", &outs).unwrap();
+        let c = b.finish();
+        let lv = c.levelize();
+        let mut ev = CpuEvaluator::new(&lv).unwrap();
+        let inputs: Vec<Vec<u64>> = (0..1u64 << n).map(|v| vec![v]).collect();
+        let batch = Batch::pack_fields(&[n as u32], &inputs).unwrap();
+        let got = ev
+            .evaluate(&batch)
+            .unwrap()
+            .unpack_fields(&[outs.len() as u32])
+            .unwrap();
+        for (v, g) in got.iter().enumerate() {
+            for (k, (t, th)) in cases.iter().enumerate() {
+                let sum: i128 = t
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| (v >> i) & 1 == 1)
+                    .map(|(_, &(_, w))| w)
+                    .sum();
+                assert_eq!((g[0] >> k) & 1 == 1, sum >= *th, "case {k}, input {v:#x}");
+            }
+        }
+    }
 
     #[test]
     fn seeds_are_within_their_bounds() {

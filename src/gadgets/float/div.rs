@@ -127,6 +127,9 @@ pub fn div_candidates(b: &mut Builder, x: &FloatWord, y: &FloatWord) -> Result<F
     })
 }
 
+/// Builds significand bit `k` of a quotient with the special-case terms `extra` folded in.
+type SigBit<'a> = dyn FnMut(&mut Builder, u32, &[(Lit, i64)]) -> Result<Lit> + 'a;
+
 /// The fields of a quotient: significand bits `k < p - 1` from `sig_bit(b, k, extra)` (which
 /// must return `[bit_k + sum extra >= 1]`), the exponent `W + c` (W the form `w_terms`) with
 /// saturation (`x != 0` and `y = 0` or `W + c >= 2^q`) and flush (`W + c < 0`) folded into every
@@ -139,7 +142,7 @@ fn pack_quotient(
     y: &FloatWord,
     w_terms: &[(Lit, i64)],
     c: i64,
-    sig_bit: &mut dyn FnMut(&mut Builder, u32, &[(Lit, i64)]) -> Result<Lit>,
+    sig_bit: &mut SigBit<'_>,
 ) -> Result<FloatWord> {
     let fmt = x.fmt;
     let (p, q) = (fmt.p(), fmt.q());
