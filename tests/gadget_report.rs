@@ -108,7 +108,7 @@ fn report_rejects_n_below_2() {
 /// the iterated product at n = 16 (above p = 12 only the monomial construction exists, limited
 /// to n p <= 62), whose row is built at its largest n = 2.
 #[test]
-#[ignore = "builds every gadget of F(24,9), among them the 16-operand float sum and dot of ~1e9 wires: about a minute in release, much longer in a debug build"]
+#[ignore = "builds every gadget of F(24,9), among them the 16-operand float sum and dot of ~1e9 wires: about 15 s in release (cargo test --release -- --ignored), minutes in a debug build"]
 fn report_f24_9_builds_every_gadget() {
     let f = Format::new(24, 9).unwrap();
     let r = gadget_report(f, 16).unwrap();

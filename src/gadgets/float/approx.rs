@@ -297,9 +297,9 @@ pub(crate) struct SeedDomain {
 /// `sigma_k = grid + 2 + k ti`, so that rounding it costs at most a quarter grid unit (half a
 /// unit for degree 0), and the shift of degree k is `sigma_k + k lu - grid`.
 /// Bound: Taylor remainder `|c_(d+1)(x_h)| width_h^(d+1)` (at the left end, where it is largest
-/// for these powers), coefficient rounding, dropped bit products, and a 1% margin for the f64
-/// evaluation (whose operations are IEEE-exact roundings, so the tables are the same on every
-/// platform). `None` when a coefficient does not fit 100 bits.
+/// for these powers), coefficient rounding, dropped bit products, the f64 evaluation's error
+/// (its operations are correctly rounded IEEE operations, so the tables are the same on every
+/// platform), and a 1% margin. `None` when a coefficient does not fit 100 bits.
 pub(crate) fn power_seed(alpha2: i32, domain: SeedDomain, d: u32, grid: u32) -> Option<Seed> {
     const KAPPA: u32 = 2;
     let SeedDomain { ti, tops, low_bits } = domain;
@@ -337,7 +337,10 @@ pub(crate) fn power_seed(alpha2: i32, domain: SeedDomain, d: u32, grid: u32) -> 
     let poly = PiecewisePoly::new(low_bits, coeffs, shifts)?;
     let trunc = poly.truncation_bound();
     let coef = 0.5 + d as f64 * 0.5 * (-(KAPPA as f64)).exp2();
-    let bound = (rem_max * (grid as f64).exp2() + coef + trunc) * 1.01 + 1e-6;
+    // The f64 evaluation of each coefficient (a few IEEE operations, relative error below 2^-50)
+    // shifts it by at most 2^-50 of its size; every term's contribution is below 2^(grid + 2).
+    let fp = (d + 1) as f64 * ((grid as f64) + 2.0 - 50.0).exp2();
+    let bound = (rem_max * (grid as f64).exp2() + coef + trunc + fp) * 1.01;
     Some(Seed { poly, bound })
 }
 
