@@ -188,10 +188,11 @@ fn gadgets_json_matches_the_library() {
     let rows = v["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), r.rows.len());
     for (j, lib) in rows.iter().zip(&r.rows) {
-        assert_eq!(j["name"], lib.name.as_str());
+        assert_eq!(j["gadget"], lib.name.as_str());
         assert_eq!(j["n"].as_u64(), Some(lib.n as u64));
         assert_eq!(j["depth"].as_u64(), Some(lib.depth as u64));
         assert_eq!(j["gates"].as_u64(), Some(lib.gates));
+        assert_eq!(j["terms"].as_u64(), Some(lib.terms));
         assert_eq!(j["wires"].as_u64(), Some(lib.wires));
         assert_eq!(j["max_weight"].as_u64(), Some(lib.max_weight));
     }

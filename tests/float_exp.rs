@@ -16,6 +16,7 @@ use num_integer::Integer;
 use num_traits::{One, Zero};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tcvar::float::exp_poly::EXP_CR_MAX_BITS;
 use tcvar::float::{Float, Format};
 
 /// (negative, exponent, significand) or None for zero.
@@ -193,14 +194,70 @@ fn within_one_ulp(p: u32, r: Float, lo: &D, hi: &D) -> bool {
         && cmp_dyadic(&hi_dn, hi.e - k, &rm, re) != Ordering::Greater
 }
 
+/// Directed rounding of the positive dyadic `a * 2^e` to F(p, q): the largest value `<=` it
+/// (`up = false`; zero below the smallest positive value) or the smallest value `>=` it
+/// (`up = true`; the smallest positive value below it); both saturate to the largest finite
+/// value above the range.
+fn round_dir(p: u32, q: u32, a: &BigUint, e: i64, up: bool) -> Parts {
+    let (e_min, e_max) = (-(1i64 << (q - 1)), (1i64 << (q - 1)) - 1);
+    let b = a.bits() as i64;
+    let (mut m, mut ex) = if b <= p as i64 {
+        (a << (p as i64 - b) as usize, e - (p as i64 - b))
+    } else {
+        let sh = (b - p as i64) as usize;
+        let m = a >> sh;
+        let exact = (&m << sh) == *a;
+        (if up && !exact { m + 1u32 } else { m }, e + sh as i64)
+    };
+    if m.bits() > p as u64 {
+        m >>= 1;
+        ex += 1;
+    }
+    if ex > e_max {
+        return Some((false, e_max, (1u64 << p) - 1));
+    }
+    if ex < e_min {
+        return up.then_some((false, e_min, 1u64 << (p - 1)));
+    }
+    Some((false, ex, m.to_u64_digits()[0]))
+}
+
+/// Order of nonnegative parts: zero first, then by (exponent, significand).
+fn key(x: &Parts) -> (bool, i64, u64) {
+    match *x {
+        None => (false, 0, 0),
+        Some((_, e, m)) => (true, e, m),
+    }
+}
+
+/// `r` lies between the oracle's lower bound rounded down and its upper bound rounded up: it is
+/// one of the two values around e^x (faithful).
+fn faithful(f: Format, r: Float, lo: &D, hi: &D) -> bool {
+    let down = round_dir(f.p(), f.q(), &lo.m, lo.e, false);
+    let up = round_dir(f.p(), f.q(), &hi.m, hi.e, true);
+    let k = key(&parts(r));
+    key(&down) <= k && k <= key(&up)
+}
+
 struct Stats {
     inputs: u64,
     correctly_rounded: u64,
     in_range: u64,
 }
 
+/// `exp_fn`: correctly rounded where the format says so, faithful elsewhere.
 fn check(x: Float, st: &mut Stats) {
-    let got = x.exp_fn();
+    let f = x.format();
+    check_result(x, x.exp_fn(), f.p() + f.q() <= EXP_CR_MAX_BITS, st);
+}
+
+/// `exp_shared` (the shared algorithm, in any format): faithful.
+fn check_shared(x: Float, st: &mut Stats) {
+    check_result(x, x.exp_shared(), false, st);
+}
+
+fn check_result(x: Float, got: Float, correctly_rounded: bool, st: &mut Stats) {
+    let f = x.format();
     let (want, lo, hi) = oracle_exp(x);
     st.inputs += 1;
     if parts(got) == want.parts {
@@ -209,16 +266,31 @@ fn check(x: Float, st: &mut Stats) {
     if !want.clamped {
         st.in_range += 1;
         assert!(
-            !got.is_zero() && within_one_ulp(x.format().p(), got, &lo, &hi),
+            !got.is_zero() && within_one_ulp(f.p(), got, &lo, &hi),
             "exp({x}) = {got}: relative error above 2^(1-p)"
         );
     }
-    assert_eq!(parts(got), want.parts, "exp({x}) = {got} is not round(e^x)");
+    if correctly_rounded {
+        assert_eq!(parts(got), want.parts, "exp({x}) = {got} is not round(e^x)");
+    } else {
+        assert!(
+            faithful(f, got, &lo, &hi),
+            "exp({x}) = {got} is not faithful"
+        );
+    }
+}
+
+fn new_stats() -> Stats {
+    Stats {
+        inputs: 0,
+        correctly_rounded: 0,
+        in_range: 0,
+    }
 }
 
 fn report(name: &str, st: &Stats) {
     println!(
-        "exp {name}: {} inputs ({} with an unclamped result), fraction correctly rounded = {}/{} = {:.6}",
+        "{name}: {} inputs ({} with an unclamped result), fraction correctly rounded = {}/{} = {:.6}",
         st.inputs,
         st.in_range,
         st.correctly_rounded,
@@ -239,7 +311,7 @@ fn exp_every_input_of_small_formats() {
         for x in f.all_values() {
             check(x, &mut st);
         }
-        report(&f.to_string(), &st);
+        report(&format!("exp {f}"), &st);
         assert_eq!(st.inputs, f.num_values());
     }
 }
@@ -255,7 +327,7 @@ fn exp_every_input_of_f11_6() {
     for x in f.all_values() {
         check(x, &mut st);
     }
-    report("F(11,6) (every value)", &st);
+    report("exp F(11,6) (every value)", &st);
 }
 
 #[test]
@@ -282,8 +354,34 @@ fn exp_random_inputs() {
             let m = rng.random_range((1u64 << (p - 1))..(1u64 << p));
             check(f.from_parts(rng.random(), e, m).unwrap(), &mut st);
         }
-        report(&format!("{f} ({n} random)"), &st);
+        report(&format!("exp {f} ({n} random)"), &st);
     }
+}
+
+/// The shared algorithm (the exp of formats with p + q > 20) is faithful in every format:
+/// every input of F(4,4), F(8,5) and F(11,6), and random inputs of F(24,9) concentrated where
+/// e^x is neither 1 nor clamped; the fraction of correctly rounded results is printed.
+#[test]
+fn exp_shared_is_faithful() {
+    for (p, q) in [(4, 4), (8, 5), (11, 6)] {
+        let f = Format::new(p, q).unwrap();
+        let mut st = new_stats();
+        for x in f.all_values() {
+            check_shared(x, &mut st);
+        }
+        report(&format!("exp_shared {f} (every value)"), &st);
+        assert!(st.correctly_rounded * 100 >= st.inputs * 95);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    let f = Format::new(24, 9).unwrap();
+    let mut st = new_stats();
+    for _ in 0..20_000 {
+        let top = rng.random_range(-34..=9);
+        let m = rng.random_range((1u64 << 23)..(1u64 << 24));
+        check_shared(f.from_parts(rng.random(), top - 24, m).unwrap(), &mut st);
+    }
+    report("exp_shared F(24,9) (20000 random)", &st);
+    assert!(st.correctly_rounded * 100 >= st.inputs * 95);
 }
 
 /// The documented cost bound: every encoding of F(11,6) (2^18 words) in a few seconds.

@@ -19,7 +19,9 @@
 //! - add, sub, mul, div; `x/0` is the largest finite value with the sign of `x`, `0/0 = 0`;
 //! - sqrt (of a negative value: 0); rsqrt `= round(1/sqrt(x))`, and for `x <= 0` the largest
 //!   finite positive value (`1/sqrt(0)` under the `x/0` rule);
-//! - exp: `round(e^x)`, correctly rounded (see [`transcendental`] for the algorithm);
+//! - exp: `round(e^x)`, correctly rounded, in formats with `p + q <= 20` (see [`transcendental`]);
+//!   in wider formats the shared algorithm of [`exp_poly`] (faithful, almost always correctly
+//!   rounded), which the exp circuit reproduces bit for bit;
 //! - [`Format::sum`] and [`Format::product`]: the exact sum / product of n values, rounded once;
 //!   [`Format::dot`] `= round(sum_i round(a_i * b_i))` (paper, Lemma 3.5);
 //! - neg, abs, compare, max, min are exact; floor is the largest representable integer-valued
@@ -43,8 +45,10 @@
 //! [`Format::from_bits`]. See `docs/float.md` for the relation to the paper and to IEEE 754.
 
 mod error;
+pub mod exp_poly;
 mod format;
 mod ops;
+pub mod poly;
 mod round;
 pub mod transcendental;
 mod value;

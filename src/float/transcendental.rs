@@ -1,12 +1,14 @@
-//! sqrt, rsqrt and exp, all correctly rounded: the exact result passed once through `round()`.
+//! sqrt and rsqrt, correctly rounded (the exact result passed once through `round()`), and exp:
+//! correctly rounded in formats with `p + q <= 20` (`EXP_CR_MAX_BITS`), the shared algorithm of
+//! [`super::exp_poly`] in wider formats (see `Float::exp_fn`).
 //!
-//! # exp: the shared algorithm
+//! # The correctly rounded exp
 //!
-//! `x.exp_fn()` is `round(e^x)` (DESIGN §2: nearest p-bit significand, ties to even, then
-//! saturation above `e_max` and flush below `e_min`). Since `e^x` is transcendental for every
-//! nonzero rational `x`, it is never a rounding boundary, so the correctly rounded result is a
-//! well-defined function of the input bits; a circuit reproduces it exactly as a lookup table over
-//! the inputs whose result is neither saturated nor `round(1)`.
+//! `x.exp_correctly_rounded()` is `round(e^x)` (DESIGN §2: nearest p-bit significand, ties to
+//! even, then saturation above `e_max` and flush below `e_min`). Since `e^x` is transcendental for
+//! every nonzero rational `x`, it is never a rounding boundary, so the correctly rounded result is
+//! a well-defined function of the input bits; a circuit reproduces it exactly as a lookup table
+//! over the inputs whose result is neither saturated nor `round(1)`.
 //!
 //! Evaluation (Ziv's strategy with rigorous interval bounds, integer arithmetic only):
 //! 1. `x = 0` gives `round(1)`. `|x| >= 2^17` saturates (`x > 0`) or flushes (`x < 0`), since
@@ -28,6 +30,7 @@
 use num_bigint::BigUint;
 use num_traits::{One, ToPrimitive, Zero};
 
+use super::exp_poly::{ExpPlan, EXP_CR_MAX_BITS};
 use super::{Float, Format};
 
 /// `floor(ln 2 * 2^100)`.
@@ -71,10 +74,31 @@ impl Float {
         f.round_u128(false, r, -(k as i64) - e / 2, sticky)
     }
 
+    /// exp (DESIGN §2): within one unit in the last place of `e^x`, by a documented algorithm
+    /// that the circuits share exactly. In formats with `p + q <= EXP_CR_MAX_BITS` (= 20) it is
+    /// `round(e^x)`, correctly rounded ([`Float::exp_correctly_rounded`]; the circuit is a
+    /// lookup table over every input); in wider formats it is the shared algorithm of
+    /// [`super::exp_poly`] ([`Float::exp_shared`]: faithful, almost always correctly rounded).
+    /// `exp(0) = round(1)` in both.
+    pub fn exp_fn(self) -> Float {
+        let f = self.format();
+        if f.p() + f.q() <= EXP_CR_MAX_BITS {
+            self.exp_correctly_rounded()
+        } else {
+            self.exp_shared()
+        }
+    }
+
+    /// The shared exp algorithm of [`super::exp_poly`] in this value's format (whatever its
+    /// size): fixed-point range reduction, a table and a truncated polynomial, rounded once.
+    pub fn exp_shared(self) -> Float {
+        ExpPlan::cached(self.format()).eval(self)
+    }
+
     /// `round(e^x)`, correctly rounded (so within one unit in the last place: relative error
     /// below `2^(1-p)` unless saturated or flushed); see the module docs of
     /// `float::transcendental` for the algorithm. `exp(0) = round(1)`.
-    pub fn exp_fn(self) -> Float {
+    pub fn exp_correctly_rounded(self) -> Float {
         let f = self.format();
         if self.is_zero() {
             return f.round_u128(false, 1, 0, false);
@@ -167,7 +191,7 @@ fn exp_fast(x: Float) -> Option<Float> {
 }
 
 /// Bounds `[lo, hi]` on `ln 2 * 2^prec` (integers).
-fn ln2_bounds(prec: u64) -> (BigUint, BigUint) {
+pub(super) fn ln2_bounds(prec: u64) -> (BigUint, BigUint) {
     // ln 2 = sum_{j>=1} 1 / (j 2^j). Work with `g` guard bits.
     let g = prec + 16;
     let one = BigUint::one() << g;
@@ -305,7 +329,7 @@ mod tests {
                 if v.is_zero() || v.exp() as i64 + b > 17 {
                     continue;
                 }
-                let want = v.exp_fn();
+                let want = v.exp_correctly_rounded();
                 assert_eq!(exp_exact_from(v, 2), want, "exp of {v} from 2 bits");
                 assert_eq!(exp_exact(v), want, "exp of {v}");
                 let (lo_a, hi_a, e_a) = exp_bounds_big(v, 8);

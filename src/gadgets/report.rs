@@ -11,7 +11,14 @@
 //! Integer gadgets use words of the format's width `p + q + 1` bits. A gadget that cannot be
 //! built at these parameters (a construction limit, e.g. the iterated product's operand bound)
 //! is listed in [`GadgetReport::skipped`] with its error; the iterated product is built with
-//! `min(n, max_product_operands(p))` operands, and its row says which n.
+//! `min(n, max_product_operands(p))` operands (its row says which n), and when that is below n
+//! the n-operand attempt is listed as skipped with the limit it hit (above p = 12 only the
+//! monomial construction exists, whose exact product form needs `n p <= 62` bits: at F(24,9)
+//! the row has n = 2).
+//!
+//! JSON (`tcvar gadgets --json`, [`GadgetReport::to_json`]): every row has `gadget`, `n`,
+//! `depth`, `gates`, `terms` (total size of the linear forms, each form once: the per-lane
+//! evaluation work), `wires` (sum of fan-ins), and also `forms`, `max_weight`, `maj_size`.
 
 use std::fmt;
 
@@ -38,12 +45,24 @@ pub struct GadgetRow {
     pub wires: u64,
     /// Distinct linear forms read by gates.
     pub forms: u64,
-    /// Terms of those forms (each form once).
-    pub form_terms: u64,
+    /// Terms: the total size of those linear forms, each form once (a bank's shared form counts
+    /// once): the per-lane evaluation work.
+    pub terms: u64,
     /// Largest |weight|.
     pub max_weight: u64,
     /// Majority-equivalent size: sum over gates of the sum of |weights|.
     pub maj_size: u128,
+}
+
+/// A gadget that could not be built at the report's parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedGadget {
+    /// The gadget ("float.product", ...).
+    pub name: String,
+    /// The operand count it was attempted with.
+    pub n: usize,
+    /// The construction limit it hit (the gadget's error message).
+    pub reason: String,
 }
 
 /// The report for one format and operand count.
@@ -59,8 +78,8 @@ pub struct GadgetReport {
     pub n: usize,
     /// One row per gadget built.
     pub rows: Vec<GadgetRow>,
-    /// Gadgets that could not be built, with the reason.
-    pub skipped: Vec<(String, String)>,
+    /// Gadgets that could not be built (at that n), with the reason.
+    pub skipped: Vec<SkippedGadget>,
     /// Largest depth of float add, mul, div and compare (the paper's d_std).
     pub d_std: u32,
     /// Depth of the iterated float sum of n (d_⊕).
@@ -79,24 +98,24 @@ impl GadgetReport {
         self.rows.iter().find(|r| r.name == name)
     }
 
-    /// Hand-written JSON: `{"format", "n", "d_std", "d_sum", "d_prod", "d_exp", "d_sqrt",
-    /// "rows": [{"name", "n", "depth", "gates", "wires", "forms", "form_terms", "max_weight",
-    /// "maj_size"}], "skipped": [{"name", "reason"}]}`.
+    /// Hand-written JSON: `{"format", "p", "q", "n", "d_std", "d_sum", "d_prod", "d_exp",
+    /// "d_sqrt", "rows": [{"gadget", "n", "depth", "gates", "terms", "wires", "forms",
+    /// "max_weight", "maj_size"}], "skipped": [{"gadget", "n", "reason"}]}`.
     pub fn to_json(&self) -> String {
         let rows: Vec<String> = self
             .rows
             .iter()
             .map(|r| {
                 format!(
-                    "{{\"name\":{},\"n\":{},\"depth\":{},\"gates\":{},\"wires\":{},\"forms\":{},\
-                     \"form_terms\":{},\"max_weight\":{},\"maj_size\":{}}}",
+                    "{{\"gadget\":{},\"n\":{},\"depth\":{},\"gates\":{},\"terms\":{},\
+                     \"wires\":{},\"forms\":{},\"max_weight\":{},\"maj_size\":{}}}",
                     json_string(&r.name),
                     r.n,
                     r.depth,
                     r.gates,
+                    r.terms,
                     r.wires,
                     r.forms,
-                    r.form_terms,
                     r.max_weight,
                     r.maj_size
                 )
@@ -105,11 +124,12 @@ impl GadgetReport {
         let skipped: Vec<String> = self
             .skipped
             .iter()
-            .map(|(n, why)| {
+            .map(|sk| {
                 format!(
-                    "{{\"name\":{},\"reason\":{}}}",
-                    json_string(n),
-                    json_string(why)
+                    "{{\"gadget\":{},\"n\":{},\"reason\":{}}}",
+                    json_string(&sk.name),
+                    sk.n,
+                    json_string(&sk.reason)
                 )
             })
             .collect();
@@ -140,26 +160,18 @@ impl fmt::Display for GadgetReport {
         )?;
         writeln!(
             f,
-            "{:<18} {:>5} {:>5} {:>10} {:>12} {:>8} {:>10} {:>14} {:>16}",
-            "gadget", "n", "depth", "gates", "wires", "forms", "terms", "max|w|", "maj size"
+            "{:<18} {:>5} {:>5} {:>10} {:>10} {:>12} {:>8} {:>14} {:>16}",
+            "gadget", "n", "depth", "gates", "terms", "wires", "forms", "max|w|", "maj size"
         )?;
         for r in &self.rows {
             writeln!(
                 f,
-                "{:<18} {:>5} {:>5} {:>10} {:>12} {:>8} {:>10} {:>14} {:>16}",
-                r.name,
-                r.n,
-                r.depth,
-                r.gates,
-                r.wires,
-                r.forms,
-                r.form_terms,
-                r.max_weight,
-                r.maj_size
+                "{:<18} {:>5} {:>5} {:>10} {:>10} {:>12} {:>8} {:>14} {:>16}",
+                r.name, r.n, r.depth, r.gates, r.terms, r.wires, r.forms, r.max_weight, r.maj_size
             )?;
         }
-        for (n, why) in &self.skipped {
-            writeln!(f, "skipped {n}: {why}")?;
+        for sk in &self.skipped {
+            writeln!(f, "skipped {} (n = {}): {}", sk.name, sk.n, sk.reason)?;
         }
         Ok(())
     }
@@ -175,7 +187,7 @@ pub fn measure(name: &str, n: usize, c: &Circuit) -> GadgetRow {
         gates: s.gates,
         wires: s.wires,
         forms: s.forms,
-        form_terms: s.form_terms,
+        terms: s.form_terms,
         max_weight: s.max_abs_weight,
         maj_size: s.majority_size,
     }
@@ -184,7 +196,7 @@ pub fn measure(name: &str, n: usize, c: &Circuit) -> GadgetRow {
 /// Collects rows and skipped gadgets.
 struct Collector {
     rows: Vec<GadgetRow>,
-    skipped: Vec<(String, String)>,
+    skipped: Vec<SkippedGadget>,
 }
 
 impl Collector {
@@ -205,7 +217,11 @@ impl Collector {
                 Ok(())
             }
             Err(e @ GadgetError::Unsupported { .. }) => {
-                self.skipped.push((name.to_string(), e.to_string()));
+                self.skipped.push(SkippedGadget {
+                    name: name.to_string(),
+                    n,
+                    reason: e.to_string(),
+                });
                 Ok(())
             }
             Err(e) => Err(e),
@@ -350,7 +366,16 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
         let x = float_inputs(b, fmt, 2 * n)?;
         Ok(fl::sum::dot(b, &x[..n], &x[n..])?.bits)
     })?;
+    // The iterated product at n operands; where that exceeds the construction's operand bound
+    // (above p = 12 only the monomial form exists, n p <= 62), the row is built with the largest
+    // supported n and the n-operand attempt is listed as skipped with the limit it hit.
     let np = n.min(fl::product::max_product_operands(fmt.p()));
+    if np < n {
+        c.add("float.product", n, |b| {
+            let x = float_inputs(b, fmt, n)?;
+            Ok(fl::product::product(b, &x)?.bits)
+        })?;
+    }
     c.add("float.product", np, |b| {
         let x = float_inputs(b, fmt, np)?;
         Ok(fl::product::product(b, &x)?.bits)

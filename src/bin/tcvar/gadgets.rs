@@ -17,7 +17,8 @@ pub struct GadgetsArgs {
     /// Operand count of the n-ary gadgets (iterated sum, product, max, dot).
     #[arg(long, default_value_t = 16)]
     pub n: usize,
-    /// Print one JSON object on stdout.
+    /// Print one JSON object on stdout (one row per gadget: gadget, n, depth, gates, terms,
+    /// wires, forms, max_weight, maj_size; skipped gadgets with their reason).
     #[arg(long)]
     pub json: bool,
     /// No progress display.

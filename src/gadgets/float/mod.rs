@@ -9,12 +9,15 @@ pub mod word;
 
 pub use word::FloatWord;
 pub mod add;
+pub(crate) mod approx;
 pub mod cmp;
 pub mod div;
+pub mod exp_poly;
 pub mod fixed;
 pub mod mul;
 pub mod mul_const;
 pub mod product;
+pub mod root;
 pub mod round;
 pub mod sum;
 pub mod table;

@@ -157,9 +157,24 @@ pub(crate) fn round_product(
     op: &'static str,
     xp: &ExactProduct<'_>,
 ) -> Result<FloatWord> {
+    let (_, pmax) = form_range(xp.sig_terms);
+    round_product_bounded(b, fmt, op, xp, pmax)
+}
+
+/// [`round_product`] for a form known never to exceed `pmax` (a tighter bound than the sum of
+/// its positive weights, e.g. for forms with negative weights or correlated literals): the
+/// shifts considered are those of leading-one positions up to `bitlen(pmax) - 1`. The form's
+/// truncated staircases remain exact for any weights, since bit k of the rounded quotient at
+/// shift s depends only on `P mod 2^(s+k+1)`.
+pub(crate) fn round_product_bounded(
+    b: &mut Builder,
+    fmt: Format,
+    op: &'static str,
+    xp: &ExactProduct<'_>,
+    pmax: i128,
+) -> Result<FloatWord> {
     let p = fmt.p();
     let q = fmt.q();
-    let (_, pmax) = form_range(xp.sig_terms);
     if pmax <= 0 {
         return Ok(FloatWord::constant(fmt, 0));
     }

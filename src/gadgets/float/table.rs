@@ -1,5 +1,8 @@
-//! exp, sqrt and reciprocal square root by lookup (constructions.md item 9), correctly
-//! rounded and bit-exact with `Float::exp_fn`, `Float::sqrt` and `Float::rsqrt`.
+//! exp, sqrt and reciprocal square root: lookup constructions (constructions.md item 9) for
+//! narrow formats, bit-exact with `Float::exp_fn`, `Float::sqrt` and `Float::rsqrt`, and the
+//! dispatch to the arithmetic constructions for wide formats ([`super::exp_poly`],
+//! [`super::root`]; the rule is stated on [`exp`] and [`root_uses_table`], and in
+//! `docs/float.md` §8).
 //!
 //! # Construction: a staircase on the input's rank
 //!
@@ -18,6 +21,7 @@
 //! most the number of values, `2^(p+q+1) + 1`), hence the limit [`MAX_TABLE_BITS`].
 
 use crate::circuit::{Builder, Lit};
+use crate::float::exp_poly::EXP_CR_MAX_BITS;
 use crate::float::{Float, Format};
 use crate::gadgets::error::{GadgetError, Result};
 
@@ -26,7 +30,7 @@ use super::word::FloatWord;
 
 /// Largest `p + q` for which a lookup table is built (the format then has at most
 /// `2^(MAX_TABLE_BITS + 1) + 1` values, all enumerated at build time).
-pub const MAX_TABLE_BITS: u32 = 20;
+pub const MAX_TABLE_BITS: u32 = EXP_CR_MAX_BITS;
 
 /// The gate `[x >= v]` on the encoding of `x` (see the module docs): depth 1.
 fn ge_const(b: &mut Builder, x: &FloatWord, v: Float) -> Result<Lit> {
@@ -123,12 +127,29 @@ pub fn unary_table(
     FloatWord::new(fmt, bits)
 }
 
-/// `round(e^x)`, correctly rounded (bit-exact with `Float::exp_fn`; saturating, flushing).
-/// Depth 2 (lookup on the input's rank; see the module docs). Errors: `Unsupported` when
-/// `p + q > MAX_TABLE_BITS`.
+/// `Float::exp_fn(x)`, bit for bit. Construction by format (the same rule as the reference's):
+/// for `p + q <= EXP_CR_MAX_BITS` (= `MAX_TABLE_BITS` = 20) the lookup on the input's rank of
+/// the correctly rounded exp (depth 2, module docs); for wider formats the circuit of the shared
+/// algorithm, [`super::exp_poly::exp_poly`] (depth 10, faithful and almost always correctly
+/// rounded; see `docs/float.md`).
 pub fn exp(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
-    unary_table(b, "float::exp", x, |v| v.exp_fn())
+    let fmt = x.fmt;
+    if fmt.p() + fmt.q() <= EXP_CR_MAX_BITS {
+        unary_table(b, "float::exp", x, |v| v.exp_fn())
+    } else {
+        super::exp_poly::exp_poly(b, x)
+    }
 }
+
+/// Whether [`sqrt`] and [`rsqrt`] use the lookup tables (depth 2, about `2^p + 4 2^q` gates) for
+/// this format: `p <= ROOT_TABLE_MAX_P` and `p + q <= MAX_TABLE_BITS`; otherwise the seed and
+/// exact-check constructions of [`super::root`].
+pub fn root_uses_table(fmt: Format) -> bool {
+    fmt.p() <= ROOT_TABLE_MAX_P && fmt.p() + fmt.q() <= MAX_TABLE_BITS
+}
+
+/// Largest p at which [`sqrt`] and [`rsqrt`] are lookup tables (see [`root_uses_table`]).
+pub const ROOT_TABLE_MAX_P: u32 = 12;
 
 /// sqrt-like functions by the exponent-parity decomposition: for `x > 0` with biased exponent
 /// `E = 2A + E_0` and significand m, `f(x)` has significand `S(L)` and biased exponent
@@ -247,12 +268,15 @@ fn parity_table(
 }
 
 /// `round(sqrt(x))`, correctly rounded, `sqrt` of a negative value is 0 (bit-exact with
-/// `Float::sqrt`). Depth 2: the exponent-parity decomposition (significand from
-/// `m` and the exponent's parity, about `2^p + 4 * 2^q` gates), or the rank table when the
-/// decomposition does not apply. Errors: `Unsupported` when `p + q > MAX_TABLE_BITS`.
+/// `Float::sqrt`). Where [`root_uses_table`]: depth 2, the exponent-parity decomposition
+/// (significand from `m` and the exponent's parity, about `2^p + 4 * 2^q` gates), or the rank
+/// table when the decomposition does not apply; otherwise [`super::root::sqrt_checked`] (seed and
+/// exact check, depth 9).
 pub fn sqrt(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
     const OP: &str = "float::sqrt";
-    check_table_size(OP, x.fmt)?;
+    if !root_uses_table(x.fmt) {
+        return super::root::sqrt_checked(b, x);
+    }
     match parity_table(b, OP, x, |v| v.sqrt(), 1, x.fmt.zero())? {
         Some(w) => Ok(w),
         None => unary_table(b, OP, x, |v| v.sqrt()),
@@ -260,26 +284,15 @@ pub fn sqrt(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
 }
 
 /// `round(1 / sqrt(x))` for `x > 0`, and the largest finite positive value for `x <= 0`
-/// (bit-exact with `Float::rsqrt`). Depth 2, constructed as [`sqrt`]. Errors: `Unsupported`
-/// when `p + q > MAX_TABLE_BITS`.
+/// (bit-exact with `Float::rsqrt`, correctly rounded). Constructed as [`sqrt`]: depth 2 tables
+/// where [`root_uses_table`], else [`super::root::rsqrt_checked`] (depth 10).
 pub fn rsqrt(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
     const OP: &str = "float::rsqrt";
-    check_table_size(OP, x.fmt)?;
+    if !root_uses_table(x.fmt) {
+        return super::root::rsqrt_checked(b, x);
+    }
     match parity_table(b, OP, x, |v| v.rsqrt(), -1, x.fmt.max_finite(false))? {
         Some(w) => Ok(w),
         None => unary_table(b, OP, x, |v| v.rsqrt()),
     }
-}
-
-fn check_table_size(op: &'static str, fmt: Format) -> Result<()> {
-    if fmt.p() + fmt.q() > MAX_TABLE_BITS {
-        return Err(GadgetError::Unsupported {
-            op,
-            limit: format!(
-                "p + q = {} > {MAX_TABLE_BITS}: the lookup table enumerates all 2^(p+q+1) values",
-                fmt.p() + fmt.q()
-            ),
-        });
-    }
-    Ok(())
 }
