@@ -75,7 +75,7 @@ use crate::circuit::{Builder, Lit};
 use crate::float::Format;
 
 use super::super::error::{GadgetError, Result};
-use super::round::{bank, bank_if, gate_if, round_pack, Cond};
+use super::round::{bank, bank_if, gate_if, round_pack, unit, Cond};
 use super::FloatWord;
 
 /// Largest number of operands of [`sum`] and [`dot`]. The block split of the signed sum of the
@@ -207,9 +207,15 @@ fn grid_counts(b: &mut Builder, xs: &[FloatWord]) -> Result<Vec<Count>> {
         .collect())
 }
 
-/// The binary digits of each count, placed: signed unit entries per position.
-fn count_digits(b: &mut Builder, counts: &[Count], width: usize) -> Result<Vec<Vec<(Lit, i64)>>> {
+/// The binary digits of each count, placed: signed unit entries per position, and whether
+/// every digit was placed (none at a position `>= width`).
+fn count_digits(
+    b: &mut Builder,
+    counts: &[Count],
+    width: usize,
+) -> Result<(Vec<Vec<(Lit, i64)>>, bool)> {
     let mut cols: Vec<Vec<(Lit, i64)>> = vec![Vec::new(); width];
+    let mut exact = true;
     for c in counts {
         if c.form.is_empty() || c.max == 0 {
             continue;
@@ -232,11 +238,13 @@ fn count_digits(b: &mut Builder, counts: &[Count], width: usize) -> Result<Vec<V
             for &(pos, sg) in &c.places {
                 if pos + k < width {
                     cols[pos + k].push((d, sg));
+                } else {
+                    exact = false;
                 }
             }
         }
     }
-    Ok(cols)
+    Ok((cols, exact))
 }
 
 /// Block starts for positions with at most `e[t]` unit entries each: greedy, each block's
@@ -408,25 +416,53 @@ impl Grid {
         ])
     }
 
-    /// The magnitude `|S|` (bits as exclusive pairs of literals, `W - 1` of them) and the sign
-    /// literal of `S` (bit `W - 1`). `|S| < 2^(W-1)` must hold for every input.
-    fn magnitude(&self, b: &mut Builder) -> Result<(Vec<Vec<Lit>>, Lit)> {
+    /// The magnitude `|S|` (bits as exclusive pairs of literals, `W - 1` of them), the sign
+    /// literal of `S`, and, with one block, the leading-one conditions of `|S|` (see
+    /// [`Leads`]). `|S| < 2^(W-1)` must hold for every input.
+    ///
+    /// With one block the full form is `S` itself (`exact` says no entry was dropped): the sign
+    /// `[S <= -1]` and the thermometer `A_L = [S >= 2^L] + [S <= -2^L]` (`|S| >= 2^L`) are
+    /// thresholds of one bank on it. Otherwise the sign is bit `W - 1`, whose staircase is
+    /// folded into the output gates as a condition.
+    fn magnitude(
+        &self,
+        b: &mut Builder,
+        exact: bool,
+    ) -> Result<(Vec<Vec<Lit>>, Lit, Option<Leads>)> {
         let w = self.cols.len();
         let cpos = self.carries(b, false)?;
         let cneg = self.carries(b, true)?;
-        // The sign: bit W - 1 of S, as a staircase condition.
-        let (f, th, sg, base, _) = self.stair_spec(&cpos, w - 1, false);
-        let g = bank(b, &f, &th)?;
-        let stair: Vec<(Lit, i64)> = g.iter().copied().zip(sg).collect();
-        let is_neg = Cond {
-            terms: stair.clone(),
-            constant: base - 1,
+        let (is_neg, is_pos, sign, leads) = if self.starts.len() == 1 && exact {
+            let (f, _, _) = self.block_form(0, w - 1, false);
+            let mut thetas = vec![0i128];
+            for l in 0..w - 1 {
+                thetas.push(1i128 << l);
+                thetas.push(1 - (1i128 << l));
+            }
+            let g = bank(b, &f, &thetas)?;
+            let sign = !g[0];
+            let therm: Vec<[Lit; 2]> = (0..w - 1).map(|l| [g[1 + 2 * l], !g[2 + 2 * l]]).collect();
+            (
+                Cond::lit(sign),
+                Cond::not(sign),
+                sign,
+                Some(Leads { therm }),
+            )
+        } else {
+            let (f, th, sg, base, _) = self.stair_spec(&cpos, w - 1, false);
+            let g = bank(b, &f, &th)?;
+            let stair: Vec<(Lit, i64)> = g.iter().copied().zip(sg).collect();
+            let is_neg = Cond {
+                terms: stair.clone(),
+                constant: base - 1,
+            };
+            let is_pos = Cond {
+                terms: stair.iter().map(|&(l, x)| (l, -x)).collect(),
+                constant: -base,
+            };
+            let sign = gate_if(b, &stair, 1 - base, &[])?;
+            (is_neg, is_pos, sign, None)
         };
-        let is_pos = Cond {
-            terms: stair.iter().map(|&(l, x)| (l, -x)).collect(),
-            constant: -base,
-        };
-        let sign = gate_if(b, &stair, 1 - base, &[])?;
         let mut mag = Vec::with_capacity(w - 1);
         for t in 0..w - 1 {
             let mut lits = Vec::new();
@@ -439,8 +475,163 @@ impl Grid {
             }
             mag.push(lits);
         }
-        Ok((mag, sign))
+        Ok((mag, sign, leads))
     }
+}
+
+/// The leading-one thermometer of a magnitude `X`: `therm[L]` is a pair of exclusive literals
+/// whose sum is `[X >= 2^L]`.
+struct Leads {
+    therm: Vec<[Lit; 2]>,
+}
+
+impl Leads {
+    /// `[X >= 2^L]` as a 0/1 sum of literals (empty above the top).
+    fn at_least(&self, l: usize) -> Vec<(Lit, i64)> {
+        self.therm
+            .get(l)
+            .map(|p| vec![(p[0], 1), (p[1], 1)])
+            .unwrap_or_default()
+    }
+
+    /// The leading one of `X` is at `L`: `A_L - A_(L+1) = 1` (A is monotone, so `<= 0`
+    /// after subtracting 1).
+    fn lead(&self, l: usize) -> Cond {
+        let mut terms = self.at_least(l);
+        terms.extend(self.at_least(l + 1).iter().map(|&(x, w)| (x, -w)));
+        Cond {
+            terms,
+            constant: -1,
+        }
+    }
+}
+
+/// [`round_pack`] for a grid whose bit 0 weighs `2^e_min`, with the leading one of the
+/// magnitude given as conditions ([`Leads`]) instead of being derived from "no bit above":
+/// the same three layers and the same rounding (nearest, ties to even, saturation, flush),
+/// but every layer-1 gate reads a condition of four terms instead of all bits above its
+/// leading position.
+fn round_pack_lead(
+    b: &mut Builder,
+    fmt: Format,
+    mag: &[Vec<Lit>],
+    sign: Lit,
+    leads: &Leads,
+) -> Result<FloatWord> {
+    let p = fmt.p() as i64;
+    let emax_biased = (1i64 << fmt.q()) - 1;
+    let nt = mag.len() as i64;
+    let x = |t: i64| -> &[Lit] {
+        if t < 0 || t >= nt {
+            &[]
+        } else {
+            &mag[t as usize]
+        }
+    };
+    let sum_range = |lo: i64, hi: i64| -> Vec<Lit> {
+        let mut v = Vec::new();
+        for t in lo.max(0)..=hi.min(nt - 1) {
+            v.extend_from_slice(x(t));
+        }
+        v
+    };
+    // Layer 1.
+    let mut win: Vec<Vec<Lit>> = vec![Vec::new(); p as usize];
+    let mut rnd: Vec<Lit> = Vec::new();
+    let mut sticky: Vec<Lit> = Vec::new();
+    let mut valid: Vec<Lit> = Vec::new();
+    let mut sat: Vec<Lit> = Vec::new();
+    let mut exp_bits: Vec<Vec<Lit>> = vec![Vec::new(); fmt.q() as usize];
+    for l in 0..nt {
+        if x(l).is_empty() {
+            continue;
+        }
+        let lead = leads.lead(l as usize);
+        for i in 0..p - 1 {
+            let t = l - p + 1 + i;
+            if x(t).is_empty() {
+                continue;
+            }
+            win[i as usize].push(gate_if(b, &unit(x(t)), 1, &[&lead])?);
+        }
+        if !x(l - p).is_empty() {
+            rnd.push(gate_if(b, &unit(x(l - p)), 1, &[&lead])?);
+        }
+        let low = sum_range(0, l - p - 1);
+        if !low.is_empty() {
+            sticky.push(gate_if(b, &unit(&low), 1, &[&lead])?);
+        }
+        let ones = sum_range(l - p, l - 1); // all one (with the leading one): a carry out
+        let can_carry = l - p >= 0;
+        for carry in [false, true] {
+            if carry && !can_carry {
+                continue;
+            }
+            let e = l - p + 1 + carry as i64;
+            if e < 0 {
+                continue; // flushes to zero: contributes nothing
+            }
+            let g = if carry {
+                gate_if(b, &unit(&ones), p, &[&lead])?
+            } else if can_carry {
+                let neg_ones: Vec<(Lit, i64)> = ones.iter().map(|&o| (o, -1)).collect();
+                gate_if(b, &neg_ones, -(p - 1), &[&lead])?
+            } else {
+                gate_if(b, &[], 0, &[&lead])?
+            };
+            if e > emax_biased {
+                sat.push(g);
+            } else {
+                valid.push(g);
+                for (bit, eb) in exp_bits.iter_mut().enumerate() {
+                    if (e >> bit) & 1 == 1 {
+                        eb.push(g);
+                    }
+                }
+            }
+        }
+    }
+    // Layers 2 and 3, as in round_pack.
+    let valid_c = Cond::one_of(&valid);
+    let mut vs = valid.clone();
+    vs.extend_from_slice(&sat);
+    let nonzero = b.or(&vs)?;
+    let sign_out = gate_if(b, &unit(&vs), 1, &[&Cond::lit(sign)])?;
+    let mut exp_out = Vec::with_capacity(fmt.q() as usize);
+    for eb in &exp_bits {
+        let mut l = eb.clone();
+        l.extend_from_slice(&sat);
+        exp_out.push(b.or(&l)?);
+    }
+    let wt = |i: usize| -> Vec<(Lit, i64)> { unit(&win[i]) };
+    let mut sig_out = Vec::with_capacity(p as usize);
+    for j in 0..(p - 1) as usize {
+        // carry into window bit j on rounding up: c_0 = [2r + st + w_0 >= 3],
+        // c_j = r AND w_0 .. w_(j-1).
+        let (form, theta): (Vec<(Lit, i64)>, i64) = if j == 0 {
+            let mut f: Vec<(Lit, i64)> = rnd.iter().map(|&g| (g, 2)).collect();
+            f.extend(sticky.iter().map(|&g| (g, 1)));
+            f.extend(wt(0));
+            (f, 3)
+        } else {
+            let mut f = unit(&rnd);
+            for i in 0..j {
+                f.extend(wt(i));
+            }
+            (f, j as i64 + 1)
+        };
+        let x1 = gate_if(b, &form, theta, &[&valid_c, &Cond::none_of(&win[j])])?;
+        let neg: Vec<(Lit, i64)> = form.iter().map(|&(l, w)| (l, -w)).collect();
+        let x2 = gate_if(b, &neg, 1 - theta, &[&valid_c, &Cond::one_of(&win[j])])?;
+        let mut l = vec![x1, x2];
+        l.extend_from_slice(&sat);
+        sig_out.push(b.or(&l)?);
+    }
+    sig_out.push(nonzero);
+    let mut bits = sig_out;
+    bits.extend(exp_out);
+    bits.push(sign_out);
+    FloatWord::new(fmt, bits)
 }
 
 /// Check the operands: at least one, one format, at most [`MAX_TERMS`].
@@ -478,12 +669,13 @@ fn sum_words(b: &mut Builder, op: &'static str, xs: &[FloatWord]) -> Result<Floa
         .into_iter()
         .filter(|&s| s < width)
         .collect();
-    let (mag, sign) = b.region("exact", |b| -> Result<(Vec<Vec<Lit>>, Lit)> {
-        let cols = count_digits(b, &counts, width)?;
-        Grid { cols, starts }.magnitude(b)
+    let (mag, sign, leads) = b.region("exact", |b| {
+        let (cols, exact) = count_digits(b, &counts, width)?;
+        Grid { cols, starts }.magnitude(b, exact)
     })?;
-    b.region("round", |b| {
-        round_pack(b, fmt, &mag, sign, &[(Lit::TRUE, 0)])
+    b.region("round", |b| match &leads {
+        Some(leads) => round_pack_lead(b, fmt, &mag, sign, leads),
+        None => round_pack(b, fmt, &mag, sign, &[(Lit::TRUE, 0)]),
     })
 }
 
@@ -497,7 +689,7 @@ pub(crate) fn grid_digits(
     width: usize,
 ) -> Result<Vec<Vec<(Lit, i64)>>> {
     let counts = grid_counts(b, xs)?;
-    count_digits(b, &counts, width)
+    Ok(count_digits(b, &counts, width)?.0)
 }
 
 /// The exact sum of `xs`, rounded once (paper Lemma 3.5 part 3; `Format::sum`).
