@@ -14,7 +14,7 @@
 //! is what lets a uniform program evaluate sums of 10^5 values (a GroupNorm over a 256x256
 //! map) with templates of bounded size.
 //!
-//! Depth: stage one `1 + d_int`, stage two `d_int + 2 + 3` where `d_int <= 5` is the integer
+//! Depth: stage one `4 + d_int`, stage two `d_int + 2 + 3` where `d_int <= 5` is the integer
 //! column sum's depth ([`int::column_sum`]), independent of `k` and of the number of chunks.
 
 use crate::circuit::{Builder, Lit};
@@ -39,6 +39,11 @@ pub fn exact_width(fmt: Format, n: usize) -> usize {
 /// The exact sum of `xs` as a two's complement integer on the grid of their format
 /// ([`exact_width`]`(fmt, xs.len())` bits): `sum_i (-1)^s_i m_i 2^(E_i)`.
 ///
+/// The operands are placed on the grid and counted per column as in [`super::sum`] (two-stage
+/// placement, signs as one's complement plus `(1 - 2^p) sum_i s_i 2^E_i`, column counts in
+/// binary: depth 4); the signed sum of the count digits is one [`int::column_sum`] modulo
+/// `2^width` (digits at positions `>= width` do not change it).
+///
 /// Errors: no operands, operands of different formats.
 pub fn exact_sum(b: &mut Builder, xs: &[FloatWord]) -> Result<Vec<Lit>> {
     let first = xs.first().ok_or(GadgetError::TooFewOperands {
@@ -50,32 +55,18 @@ pub fn exact_sum(b: &mut Builder, xs: &[FloatWord]) -> Result<Vec<Lit>> {
     for x in xs {
         first.check_same("exact_sum", x)?;
     }
-    let nexp = 1usize << fmt.q();
+    let w = exact_width(fmt, xs.len());
+    let cols = super::sum::grid_digits(b, xs, w)?;
     let mut s = LinearSum::new();
-    for x in xs {
-        let sgn = x.sign();
-        let e = x.exp();
-        for k in 0..nexp {
-            let mut lits: Vec<Lit> = e
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| if (k >> i) & 1 == 1 { l } else { !l })
-                .collect();
-            for (j, &m) in x.sig().iter().enumerate() {
-                lits.push(m);
-                lits.push(!sgn);
-                let pos = b.and(&lits)?;
-                lits.pop();
-                lits.push(sgn);
-                let neg = b.and(&lits)?;
-                lits.pop();
-                lits.pop();
-                s.add_bit(pos, j + k);
-                s.sub_unsigned(&[neg], j + k);
+    for (t, col) in cols.iter().enumerate() {
+        for &(l, sg) in col {
+            if sg > 0 {
+                s.add_bit(l, t);
+            } else {
+                s.sub_unsigned(&[l], t);
             }
         }
     }
-    let w = exact_width(fmt, xs.len());
     s.build_mod(b, w, SumStrategy::Auto)
 }
 
