@@ -406,12 +406,12 @@ fn bad_arguments_are_one_line_and_status_2() {
             "--batch",
             "4",
             "--memory-budget",
-            "0.0001",
+            "0.0000001",
             "--quiet",
         ]),
         "memory-budget",
     );
-    assert_user_error(&tcvar(&["run", "--memory-budget", "-1"]), "memory-budget");
+    assert_user_error(&tcvar(&["run", "--memory-budget=-1"]), "memory-budget");
     assert_user_error(&tcvar(&["run", "--blocks", "7"]), "blocks");
     assert_user_error(&tcvar(&["run", "--scales", "2,1"]), "increasing");
     assert_user_error(&tcvar(&["gadgets", "--q", "1"]), "q");

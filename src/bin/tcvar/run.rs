@@ -303,7 +303,7 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
     let need = tensor_peak_bytes(&rec.program, a.batch);
     if need > budget as u128 {
         return Err(CliError::User(format!(
-            "a batch of {} needs {:.2} GiB of tensor values at its peak, above --memory-budget {} GiB",
+            "a batch of {} needs {need} bytes ({:.3} GiB) of tensor values at its peak, above --memory-budget {} GiB",
             a.batch,
             need as f64 / (1u64 << 30) as f64,
             a.memory_budget
