@@ -326,6 +326,14 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
         let mut live_bytes: u64 = store.iter().map(slot_bytes).sum();
         stats.peak_tensor_bytes = live_bytes;
         for (s, step) in prog.steps.iter().enumerate() {
+            if self.opts.progress {
+                bar.set_message(format!(
+                    "step {}/{} {}",
+                    s + 1,
+                    prog.steps.len(),
+                    prog.region_path(step.region())
+                ));
+            }
             // Weights are fetched when first read.
             for t in step.reads() {
                 let d = &prog.tensors[t.index()];
