@@ -1,33 +1,28 @@
 //! VAR bench: what users of `tcvar run` ask for, in one `cargo bench --bench var`.
 //!
-//! For each configuration (`TCVAR_BENCH_VAR_CONFIGS`, default `micro,tiny`):
-//! - `var_build/<config>`: compiling the pass into one circuit (weights seeded). Configurations
-//!   whose build takes longer than `TCVAR_BENCH_VAR_MAX_BUILD_S` seconds (default 30) are
-//!   timed once, outside criterion's sampling, and the time is printed;
-//! - `var_eval/<config>/cpu` and `var_eval/<config>/gpu`: evaluating a batch of 4096
-//!   (class, noise) instances, throughput in gate-evaluations (gates x instances) per second;
-//! - `var_reference/<config>`: the F(p, q) reference pass for one image.
+//! For each configuration (`TCVAR_BENCH_VAR_CONFIGS`, default `micro,tiny`; a name may carry a
+//! scale prefix and block count, e.g. `d16:1/2:1` = d16 restricted to scales (1, 2) and one
+//! block, token maps only):
+//! - `var_record/<config>`: recording the pass as a uniform program (templates built);
+//! - `var_eval/<config>/cpu` and `var_eval/<config>/gpu`: evaluating the program template by
+//!   template on a batch (`TCVAR_BENCH_VAR_BATCH`, default 64), throughput in
+//!   gate-evaluations (gates x batch) per second;
+//! - `var_reference/<config>`: the F(p, q) reference pass for one input.
 //!
-//! Configurations whose estimated gate count (`estimate_gates`) is above
-//! `TCVAR_BENCH_VAR_MAX_GATES` (default 4e7) are skipped with a notice: `tiny` is estimated at
-//! about 1.2e9 gates, far beyond a 24 GiB machine.
-//!
-//! A summary line per configuration prints gates, depth, build seconds and the CPU and GPU
-//! gate-evals/s side by side. Without a GPU adapter the GPU rows are skipped with a notice.
+//! A summary line per configuration prints gates, terms, depth, record seconds and the CPU and
+//! GPU gate-evals/s and term-evals/s side by side. Without a GPU adapter the GPU rows are
+//! skipped with a notice.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tcvar::eval::cpu::CpuEvaluator;
-use tcvar::eval::gpu::{GpuEvaluator, GpuOptions};
-use tcvar::eval::Evaluator;
+use tcvar::eval::gpu::GpuOptions;
+use tcvar::eval::program::{CpuProgramEvaluator, GpuProgramEvaluator, ProgramOptions};
+use tcvar::model::ops::weights::SeededWeights;
 use tcvar::model::var::config::{Sampling, VarConfig};
 use tcvar::model::var::pass::{
-    compile_with, record_with, var_reference, CompileOptions, Until, VarInput,
+    record_with, var_reference_until, CompileOptions, RecordedVar, Until, VarInput,
 };
-use tcvar::model::var::weights::VarWeights;
-
-const BATCH: usize = 4096;
 
 fn configs() -> Vec<String> {
     std::env::var("TCVAR_BENCH_VAR_CONFIGS")
@@ -38,20 +33,31 @@ fn configs() -> Vec<String> {
         .collect()
 }
 
-/// Configurations estimated above this many gates are not built (`TCVAR_BENCH_VAR_MAX_GATES`,
-/// default 4e7: a build holds a few hundred bytes per gate).
-fn max_gates() -> f64 {
-    std::env::var("TCVAR_BENCH_VAR_MAX_GATES")
+fn batch() -> usize {
+    std::env::var("TCVAR_BENCH_VAR_BATCH")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4e7)
+        .unwrap_or(64)
 }
 
-fn max_build_s() -> f64 {
-    std::env::var("TCVAR_BENCH_VAR_MAX_BUILD_S")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30.0)
+/// `name[:scales[:blocks]]`, scales separated by `/` (a scale prefix runs to the token maps).
+fn parse(spec: &str) -> Result<(VarConfig, Until), String> {
+    let mut parts = spec.split(':');
+    let name = parts.next().unwrap_or_default();
+    let mut cfg = VarConfig::preset(name).map_err(|e| e.to_string())?;
+    let mut until = Until::Image;
+    if let Some(sc) = parts.next() {
+        cfg.patch_nums = sc
+            .split('/')
+            .map(|x| x.parse::<usize>().map_err(|e| format!("{spec}: {e}")))
+            .collect::<Result<_, _>>()?;
+        until = Until::Tokens;
+    }
+    if let Some(b) = parts.next() {
+        cfg.depth = b.parse().map_err(|e| format!("{spec}: {e}"))?;
+    }
+    cfg.validate().map_err(|e| e.to_string())?;
+    Ok((cfg, until))
 }
 
 fn inputs(cfg: &VarConfig, n: usize) -> Vec<VarInput> {
@@ -75,85 +81,61 @@ fn inputs(cfg: &VarConfig, n: usize) -> Vec<VarInput> {
 }
 
 fn bench_var(c: &mut Criterion) {
-    for name in configs() {
-        let cfg = match VarConfig::preset(&name) {
+    let batch = batch();
+    for spec in configs() {
+        let (cfg, until) = match parse(&spec) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("var bench: skipping {name}: {e}");
+                eprintln!("var bench: skipping {spec}: {e}");
                 continue;
             }
         };
-        let w = VarWeights::seeded(&cfg, 0).expect("seeded weights");
+        let w = SeededWeights::new(&cfg, 0).expect("seeded weights");
         let opts = CompileOptions {
             progress: false,
-            until: Until::Image,
+            until,
         };
-        match record_with(&cfg, &w, opts).map(|r| r.program.counts().gates as f64) {
-            Ok(g) if g > max_gates() => {
-                println!(
-                    "var bench: {name} skipped: {g:.2e} gates (uniform program), above \
-                     TCVAR_BENCH_VAR_MAX_GATES = {:.1e}",
-                    max_gates()
-                );
-                continue;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("var bench: skipping {name}: {e}");
-                continue;
-            }
-        }
         let t = Instant::now();
-        let compiled = match compile_with(&cfg, &w, opts) {
-            Ok(x) => x,
+        let rec = match record_with(&cfg, &w, opts) {
+            Ok(r) => r,
             Err(e) => {
-                eprintln!("var bench: cannot build {name}: {e}");
+                eprintln!("var bench: cannot record {spec}: {e}");
                 continue;
             }
         };
-        let build_s = t.elapsed().as_secs_f64();
-        if build_s <= max_build_s() {
-            let mut g = c.benchmark_group("var_build");
-            g.sample_size(10);
-            g.measurement_time(Duration::from_secs_f64((build_s * 12.0).max(5.0)));
-            g.bench_function(BenchmarkId::from_parameter(&name), |b| {
-                b.iter(|| compile_with(&cfg, &w, opts).expect("build"))
-            });
-            g.finish();
-        } else {
-            println!(
-                "var_build/{name}: {build_s:.1} s (timed once: longer than the sampling limit)"
-            );
-        }
-        let lv = compiled.circuit.levelize();
-        let gates = lv.num_gates();
-        let ins = inputs(&cfg, BATCH);
-        let batch = compiled.pack_inputs(&ins).expect("pack");
-
-        let mut g = c.benchmark_group(format!("var_eval/{name}"));
+        let record_s = t.elapsed().as_secs_f64();
+        let counts = rec.program.counts();
+        let mut g = c.benchmark_group("var_record");
         g.sample_size(10);
-        g.throughput(Throughput::Elements(gates * BATCH as u64));
-        let mut rates = Vec::new();
-        let mut cpu = CpuEvaluator::new(&lv).expect("cpu evaluator");
-        let t = Instant::now();
-        cpu.evaluate(&batch).expect("cpu eval");
-        rates.push((
-            "cpu",
-            gates as f64 * BATCH as f64 / t.elapsed().as_secs_f64(),
-        ));
-        g.bench_function("cpu", |b| {
-            b.iter(|| cpu.evaluate(&batch).expect("cpu eval"))
+        g.measurement_time(Duration::from_secs_f64((record_s * 12.0).max(5.0)));
+        g.bench_function(BenchmarkId::from_parameter(&spec), |b| {
+            b.iter(|| record_with(&cfg, &w, opts).expect("record"))
         });
-        match GpuEvaluator::new(&lv, &GpuOptions::default()) {
+        g.finish();
+
+        let ins = inputs(&cfg, batch);
+        let vals = rec.input_values(&ins).expect("inputs");
+        let mut wf = |d: &tcvar::circuit::program::TensorDecl| {
+            RecordedVar::weight_encodings(&w, d).map_err(|e| e.to_string())
+        };
+        let mut g = c.benchmark_group(format!("var_eval/{spec}"));
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(
+            u64::try_from(counts.gates * batch as u128).unwrap_or(u64::MAX),
+        ));
+        let mut rates = Vec::new();
+        let mut cpu = CpuProgramEvaluator::new(ProgramOptions::default());
+        let (_, st) = cpu.run(&rec.program, &vals, &mut wf).expect("cpu eval");
+        rates.push(("cpu", st));
+        g.bench_function("cpu", |b| {
+            b.iter(|| cpu.run(&rec.program, &vals, &mut wf).expect("cpu eval"))
+        });
+        match GpuProgramEvaluator::new(&GpuOptions::default(), ProgramOptions::default()) {
             Ok(mut gpu) => {
-                let t = Instant::now();
-                gpu.evaluate(&batch).expect("gpu eval");
-                rates.push((
-                    "gpu",
-                    gates as f64 * BATCH as f64 / t.elapsed().as_secs_f64(),
-                ));
+                let (_, st) = gpu.run(&rec.program, &vals, &mut wf).expect("gpu eval");
+                rates.push(("gpu", st));
                 g.bench_function("gpu", |b| {
-                    b.iter(|| gpu.evaluate(&batch).expect("gpu eval"))
+                    b.iter(|| gpu.run(&rec.program, &vals, &mut wf).expect("gpu eval"))
                 });
             }
             Err(e) => eprintln!("var bench: GPU rows skipped: {e}"),
@@ -162,18 +144,24 @@ fn bench_var(c: &mut Criterion) {
 
         let mut g = c.benchmark_group("var_reference");
         g.sample_size(10);
-        g.bench_function(BenchmarkId::from_parameter(&name), |b| {
-            b.iter(|| var_reference(&cfg, &w, &ins[0]).expect("reference"))
+        g.bench_function(BenchmarkId::from_parameter(&spec), |b| {
+            b.iter(|| var_reference_until(&cfg, &w, &ins[0], until).expect("reference"))
         });
         g.finish();
         println!(
-            "var {name}: {gates} gates, depth {}, build {build_s:.2} s; one batch of {BATCH}: {}",
-            lv.depth(),
+            "var {spec}: {:.4e} gates, {:.4e} terms, depth {}, recorded in {record_s:.2} s; a batch of {batch}: {}",
+            counts.gates as f64,
+            counts.terms as f64,
+            rec.program.depth(),
             rates
                 .iter()
-                .map(|(k, r)| format!("{k} {r:.3e} gate-evals/s"))
+                .map(|(k, st)| format!(
+                    "{k} {:.3e} gate-evals/s, {:.3e} term-evals/s",
+                    st.gate_evals as f64 / st.seconds,
+                    st.term_evals as f64 / st.seconds
+                ))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join("; ")
         );
     }
 }

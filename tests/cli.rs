@@ -11,7 +11,7 @@ use tcvar::float::Format;
 use tcvar::gadgets::report::gadget_report;
 use tcvar::model::blocks::sweep::sweep;
 use tcvar::model::var::config::VarConfig;
-use tcvar::model::var::pass::{compile_with, CompileOptions};
+use tcvar::model::var::pass::{compile_with, record_with, CompileOptions};
 use tcvar::model::var::weights::VarWeights;
 
 fn tcvar(args: &[&str]) -> Output {
@@ -88,9 +88,12 @@ fn run_json_matches_the_library() {
         "batch",
         "backend",
         "gates",
+        "terms",
         "wires",
         "depth",
         "depth_by_phase",
+        "gates_by_phase",
+        "terms_by_phase",
         "build_seconds",
         "eval_seconds",
         "gate_evals_per_second",
@@ -106,11 +109,11 @@ fn run_json_matches_the_library() {
     assert_eq!(v["bit_exact"], true);
     assert!(v["max_abs_error_vs_f32"].as_f64().is_some());
 
-    // The same circuit built by the library has the same size and depths.
+    // The same program recorded by the library has the same size and depths.
     let mut cfg = VarConfig::preset("micro").unwrap();
     cfg.fmt = Format::new(4, 4).unwrap();
     let w = VarWeights::seeded(&cfg, 3).unwrap();
-    let c = compile_with(
+    let rec = record_with(
         &cfg,
         &w,
         CompileOptions {
@@ -119,17 +122,19 @@ fn run_json_matches_the_library() {
         },
     )
     .unwrap();
-    let s = c.circuit.stats();
-    assert_eq!(v["gates"].as_u64(), Some(s.gates));
-    assert_eq!(v["wires"].as_u64(), Some(s.wires));
-    assert_eq!(v["depth"].as_u64(), Some(s.depth as u64));
+    let c = rec.program.counts();
+    assert_eq!(v["gates"].as_u64(), Some(c.gates as u64));
+    assert_eq!(v["terms"].as_u64(), Some(c.terms as u64));
+    assert_eq!(v["wires"].as_u64(), Some(c.wires as u64));
+    assert_eq!(v["depth"].as_u64(), Some(rec.program.depth() as u64));
     let phases = v["depth_by_phase"].as_object().expect("object");
-    for (path, st) in c.circuit.region_stats() {
-        if !path.is_empty() && !path.contains('.') {
+    for r in rec.program.region_counts() {
+        if !r.path.is_empty() && !r.path.contains('.') {
             assert_eq!(
-                phases[&path].as_u64(),
-                Some(st.depth as u64),
-                "phase {path}"
+                phases[&r.path].as_u64(),
+                Some(r.depth as u64),
+                "phase {}",
+                r.path
             );
         }
     }
@@ -394,8 +399,21 @@ fn bad_arguments_are_one_line_and_status_2() {
     assert_user_error(&tcvar(&["run", "--bogus"]), "--bogus");
     assert_user_error(&tcvar(&["run", "--p", "99"]), "p");
     assert_user_error(&tcvar(&["run", "--batch", "0"]), "batch");
-    // A configuration far too large to build is refused before building, with its estimate.
-    assert_user_error(&tcvar(&["run", "--config", "tiny"]), "estimated");
+    // A batch whose tensor values exceed the memory budget is refused before evaluating.
+    assert_user_error(
+        &tcvar(&[
+            "run",
+            "--batch",
+            "4",
+            "--memory-budget",
+            "0.0000001",
+            "--quiet",
+        ]),
+        "memory-budget",
+    );
+    assert_user_error(&tcvar(&["run", "--memory-budget=-1"]), "memory-budget");
+    assert_user_error(&tcvar(&["run", "--blocks", "7"]), "blocks");
+    assert_user_error(&tcvar(&["run", "--scales", "2,1"]), "increasing");
     assert_user_error(&tcvar(&["gadgets", "--q", "1"]), "q");
     assert_user_error(
         &tcvar(&["run", "--weights", "/nonexistent/w.safetensors", "--quiet"]),
@@ -438,4 +456,60 @@ fn bad_arguments_are_one_line_and_status_2() {
         .output()
         .unwrap();
     assert_user_error(&out, "--backend gpu");
+}
+
+/// `tcvar stats --json`: every documented field, the counts equal the library's recording.
+#[test]
+fn stats_json_has_the_documented_fields_and_the_library_counts() {
+    let out = tcvar(&["stats", "--config", "micro", "--json", "--quiet"]);
+    let v = json(&out);
+    for key in [
+        "config",
+        "p",
+        "q",
+        "gates",
+        "terms",
+        "wires",
+        "depth",
+        "depth_by_phase",
+        "gates_by_phase",
+        "templates",
+        "applications",
+        "instances",
+        "seconds",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    let cfg = VarConfig::preset("micro").unwrap();
+    let w = VarWeights::seeded(&cfg, 0).unwrap();
+    let rec = record_with(&cfg, &w, CompileOptions::default()).unwrap();
+    let c = rec.program.counts();
+    assert_eq!(v["gates"].as_u64(), Some(c.gates as u64));
+    assert_eq!(v["terms"].as_u64(), Some(c.terms as u64));
+    assert_eq!(v["wires"].as_u64(), Some(c.wires as u64));
+    assert_eq!(v["depth"].as_u64(), Some(rec.program.depth() as u64));
+    assert_eq!(
+        v["templates"].as_u64(),
+        Some(rec.program.templates.len() as u64)
+    );
+    assert_eq!(v["applications"].as_u64(), Some(c.applications));
+}
+
+/// Depth is flat in the width: `tcvar stats` reports the same depth for C = 8, 16 and 32 (tiny's
+/// first two scales, one block), while the gate count grows.
+#[test]
+fn stats_depth_is_the_same_for_widths_8_16_32() {
+    let mut seen = Vec::new();
+    for w in ["8", "16", "32"] {
+        let out = tcvar(&[
+            "stats", "--config", "tiny", "--width", w, "--scales", "1,2", "--blocks", "1",
+            "--until", "tokens", "--json", "--quiet",
+        ]);
+        let v = json(&out);
+        assert_eq!(v["width"].as_u64(), Some(w.parse().unwrap()));
+        seen.push((v["depth"].as_u64().unwrap(), v["gates"].as_f64().unwrap()));
+    }
+    eprintln!("(depth, gates) at C = 8, 16, 32: {seen:?}");
+    assert!(seen.iter().all(|s| s.0 == seen[0].0), "{seen:?}");
+    assert!(seen[0].1 < seen[1].1 && seen[1].1 < seen[2].1, "{seen:?}");
 }

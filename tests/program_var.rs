@@ -220,7 +220,7 @@ fn split_row_sums_equal_the_reference() {
         .collect();
     let batch = Batch::pack_fields(&vec![fmt.width(); 3 * d], &packed).unwrap();
     let out = ev.evaluate(&batch).unwrap();
-    let got = out.unpack_fields(&vec![fmt.width(); 6]).unwrap();
+    let got = out.unpack_fields(&[fmt.width(); 6]).unwrap();
     for (inst, v) in rows.iter().enumerate() {
         let mut want = Vec::new();
         for (sq, f) in finishes(d) {

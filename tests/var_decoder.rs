@@ -7,8 +7,8 @@
 //! errors.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use tcvar::circuit::program::{Program, Step, TensorId, TensorKind};
@@ -70,7 +70,7 @@ fn wide_cfg() -> VarConfig {
 struct MapWeights {
     fmt: Format,
     map: BTreeMap<String, Tensor<Float>>,
-    reads: RefCell<BTreeMap<String, Vec<usize>>>,
+    reads: Mutex<BTreeMap<String, Vec<usize>>>,
 }
 
 impl MapWeights {
@@ -78,7 +78,7 @@ impl MapWeights {
         MapWeights {
             fmt,
             map,
-            reads: RefCell::new(BTreeMap::new()),
+            reads: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -101,7 +101,8 @@ impl WeightProvider for MapWeights {
         shape: &[usize],
     ) -> tcvar::model::error::Result<Cow<'_, Tensor<Float>>> {
         self.reads
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .insert(name.to_string(), shape.to_vec());
         let t = self.map.get(name).ok_or_else(|| ModelError::Weights {
             name: name.to_string(),
@@ -1108,7 +1109,7 @@ fn weights_roundtrip_by_name() {
     let idx = random_tokens(&cfg, &mut SplitMix64::new(8));
     let f_hat = recon_reference(&cfg, &w, &idx).pop().unwrap();
     let img = decode_reference(&cfg, &w, &f_hat);
-    assert_eq!(*w.reads.borrow(), vae);
+    assert_eq!(*w.reads.lock().unwrap(), vae);
     // The recorded decoder declares every decoder tensor as a program weight (values supplied
     // at evaluation, by name), with the shape it reads.
     let prog = record_decoder(&cfg, &w, cfg.last_pn());

@@ -141,15 +141,6 @@ fn eval_gpu(test: &str, f: &Fixture) -> Option<Vec<VarOutput>> {
 #[test]
 fn micro_topk_cpu_equals_reference() {
     let f = topk_fixture();
-    // The size estimate (formulas x measured unit costs) is within a factor 2 of the build.
-    let est = estimate_gates(&f.cfg).unwrap();
-    let ratio = est.total / f.cv.circuit.num_gates() as f64;
-    eprintln!(
-        "estimate {:.3e} vs built {}: ratio {ratio:.2}",
-        est.total,
-        f.cv.circuit.num_gates()
-    );
-    assert!((0.5..2.0).contains(&ratio), "estimate off by {ratio}");
     check_outputs("cpu top-k", f, &eval_cpu(f), 16);
 }
 

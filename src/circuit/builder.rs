@@ -64,13 +64,26 @@ fn hash_terms(wires: &[u32], weights: &[i64]) -> u64 {
     h.finish()
 }
 
-fn gcd(mut a: u128, mut b: u128) -> u128 {
-    while b != 0 {
-        let t = a % b;
-        a = b;
-        b = t;
+/// Greatest common divisor (binary algorithm; `gcd(0, b) = b`).
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    if a == 0 {
+        return b;
     }
-    a
+    if b == 0 {
+        return a;
+    }
+    let shift = (a | b).trailing_zeros();
+    a >>= a.trailing_zeros();
+    loop {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+        if b == 0 {
+            return a << shift;
+        }
+    }
 }
 
 /// Ceiling division of `a` by a positive `b`.
@@ -325,20 +338,29 @@ impl Builder {
             });
         }
         // 4. Canonical form: divide by the gcd, make the first weight positive.
-        let g = merged.iter().fold(0u128, |a, t| gcd(a, t.1.unsigned_abs())) as i128;
+        // Every |weight| <= sum_abs <= 2^62 here, so the gcd is taken in u64 (stopping at 1,
+        // the common case).
+        let mut g = 0u64;
+        for t in &merged {
+            g = gcd(g, t.1.unsigned_abs() as u64);
+            if g == 1 {
+                break;
+            }
+        }
+        let g = g as i128;
         let flip = merged[0].1 < 0;
         let wires: Vec<u32> = merged.iter().map(|t| t.0).collect();
         let weights: Vec<i64> = merged
             .iter()
             .map(|t| {
-                let w = t.1 / g;
+                let w = if g == 1 { t.1 } else { t.1 / g };
                 (if flip { -w } else { w }) as i64
             })
             .collect();
         let form = self.intern_form(&wires, &weights)?;
         let level = self.form_levels[form.index()] + 1;
         for (k, t) in live {
-            let t = div_ceil_i128(t, g);
+            let t = if g == 1 { t } else { div_ceil_i128(t, g) };
             // [sum >= t]  ==  ![-sum >= 1 - t]
             let (theta, complement) = if flip { (1 - t, true) } else { (t, false) };
             // min < t <= max guarantees |theta| <= sum_abs <= 2^62.
@@ -484,5 +506,41 @@ impl Builder {
         self.forms.weights.extend_from_slice(weights);
         self.forms.offsets.push(self.forms.wires.len() as u32);
         Ok(FormId(id))
+    }
+}
+
+#[cfg(test)]
+mod gcd_tests {
+    use super::gcd;
+
+    #[test]
+    fn binary_gcd_equals_euclid() {
+        fn euclid(mut a: u64, mut b: u64) -> u64 {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        }
+        let vals = [
+            0u64,
+            1,
+            2,
+            3,
+            4,
+            6,
+            12,
+            18,
+            35,
+            64,
+            96,
+            1 << 40,
+            (1 << 62) - 1,
+            1 << 62,
+        ];
+        for &a in &vals {
+            for &b in &vals {
+                assert_eq!(gcd(a, b), euclid(a, b), "gcd({a}, {b})");
+            }
+        }
     }
 }

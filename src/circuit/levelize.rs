@@ -320,11 +320,17 @@ impl Circuit {
         for w in self.outputs.iter().flat_map(|w| w.bits.iter()) {
             live[w.wire().index()] = true;
         }
+        // A bank's thresholds share one form: visit each form once (a bank of k thresholds
+        // over m terms costs m, not k * m).
+        let mut form_seen = vec![false; self.forms.len()];
         for w in (0..n).rev() {
             if !live[w] {
                 continue;
             }
             if let Node::Gate { form, .. } = self.nodes[w] {
+                if std::mem::replace(&mut form_seen[form.0 as usize], true) {
+                    continue;
+                }
                 for x in self.forms.terms(form).0 {
                     live[x.index()] = true;
                 }

@@ -65,3 +65,4 @@ pub trait Evaluator {
 
 pub mod cpu;
 pub mod gpu;
+pub mod program;

@@ -1,38 +1,42 @@
-//! `tcvar run`: compile a VAR configuration into one threshold circuit, evaluate a batch of
-//! (class, noise) inputs on the GPU (or the CPU), cross-check every output bit against the
-//! F(p, q) reference pass, measure the format's error against the f32 model, and report.
+//! `tcvar run`: record a VAR configuration as a uniform program of circuit templates, evaluate
+//! a batch of (class, noise) inputs template by template on the GPU (or the CPU), cross-check
+//! every output bit against the F(p, q) reference pass, measure the format's error against the
+//! f32 model, and report gates, terms, wires and depth per phase with the evaluation rate.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
+use tcvar::eval::gpu::{GpuContext, GpuOptions};
+use tcvar::eval::program::{
+    tensor_peak_bytes, CpuProgramEvaluator, GpuProgramEvaluator, ProgramOptions, RunStats,
+    TensorValues,
+};
+use tcvar::eval::EvalError;
 use tcvar::float::Format;
+use tcvar::model::ops::weights::SeededWeights;
+use tcvar::model::ops::WeightProvider;
 use tcvar::model::var::config::{Sampling, VarConfig, PRESETS};
 use tcvar::model::var::pass::{
-    compile_with, record_with, var_f32, var_reference, CompileOptions, VarInput, VarOutput,
+    record_with, var_f32, var_reference_until, CompileOptions, RecordedVar, Until, VarInput,
+    VarOutput,
 };
 use tcvar::model::var::weights::VarWeights;
 
 use crate::common::{self, Backend, CliError, Outcome};
+use crate::stats::{peak_rss_bytes, phases, ScopeArgs, UntilArg};
 
-/// The default configuration of `tcvar run`: the largest preset that builds in about a minute
-/// on two cores (see BENCHMARKS.md for the measured build times).
+/// The default configuration of `tcvar run`.
 pub const DEFAULT_CONFIG: &str = "micro";
 
 /// `tcvar run` options.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Configuration preset (micro, tiny, d16, d20, d24, d30).
-    #[arg(long, default_value = DEFAULT_CONFIG)]
-    pub config: String,
-    /// Override the preset's significand bits p.
-    #[arg(long)]
-    pub p: Option<u32>,
-    /// Override the preset's exponent bits q.
-    #[arg(long)]
-    pub q: Option<u32>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Number of (class, noise) inputs evaluated in one batch.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
@@ -40,12 +44,19 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// Weights in a safetensors file with the reference implementation's tensor names
-    /// (default: deterministic weights from --seed).
+    /// (default: deterministic weights from --seed, generated tensor by tensor when used).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Seed of the generated weights and of the sampling noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Host memory the evaluation may hold at once, in GiB (tensor values, weights in use, lane
+    /// batches); a run that needs more is refused before it starts, with the figure it needs.
+    #[arg(long, default_value_t = 8.0)]
+    pub memory_budget: f64,
+    /// Skip the reference passes (no bit-exactness check; `bit_exact` is null).
+    #[arg(long)]
+    pub no_check: bool,
     /// Write the images as one PNG grid, and the summary as JSON, into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -55,27 +66,30 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
-    /// Refuse configurations whose estimated gate count is above this (a build holds a few
-    /// hundred bytes per gate: the default keeps within a 24 GiB machine).
-    #[arg(long, default_value_t = 40_000_000.0)]
-    pub max_gates: f64,
 }
 
 impl RunArgs {
     /// The defaults of plain `tcvar`.
     pub fn default_args() -> RunArgs {
         RunArgs {
-            config: DEFAULT_CONFIG.into(),
-            p: None,
-            q: None,
+            scope: ScopeArgs {
+                config: DEFAULT_CONFIG.into(),
+                p: None,
+                q: None,
+                scales: None,
+                blocks: None,
+                width: None,
+                until: UntilArg::Image,
+            },
             batch: 256,
             backend: Backend::Auto,
             weights: None,
             seed: 0,
+            memory_budget: 8.0,
+            no_check: false,
             out: None,
             json: false,
             quiet: false,
-            max_gates: 40_000_000.0,
         }
     }
 }
@@ -152,85 +166,196 @@ fn png_grid(path: &Path, cfg: &VarConfig, images: &[Vec<f64>]) -> Result<(), Cli
     Ok(())
 }
 
+/// The weights as a provider: from `--weights` (loaded and checked up front), or generated
+/// from the seed tensor by tensor when the pass asks for them.
+pub fn provider(
+    cfg: &VarConfig,
+    path: Option<&Path>,
+    seed: u64,
+) -> Result<Box<dyn WeightProvider>, CliError> {
+    Ok(match path {
+        Some(_) => Box::new(weights(cfg, path, seed)?),
+        None => {
+            Box::new(SeededWeights::new(cfg, seed).map_err(|e| CliError::Failure(e.to_string()))?)
+        }
+    })
+}
+
+/// A program evaluator of either kind.
+enum ProgramEv {
+    Cpu(CpuProgramEvaluator),
+    Gpu(GpuProgramEvaluator),
+}
+
+impl ProgramEv {
+    fn name(&self) -> String {
+        match self {
+            ProgramEv::Cpu(e) => e.name(),
+            ProgramEv::Gpu(e) => e.name(),
+        }
+    }
+
+    fn run(
+        &mut self,
+        rec: &RecordedVar,
+        vals: &[Vec<Vec<u64>>],
+        w: &dyn WeightProvider,
+    ) -> Result<(TensorValues, RunStats), EvalError> {
+        let mut wf = |d: &tcvar::circuit::program::TensorDecl| {
+            RecordedVar::weight_encodings(w, d).map_err(|e| e.to_string())
+        };
+        match self {
+            ProgramEv::Cpu(e) => e.run(&rec.program, vals, &mut wf),
+            ProgramEv::Gpu(e) => e.run(&rec.program, vals, &mut wf),
+        }
+    }
+}
+
+/// The program evaluators chosen by `--backend`, with the line explaining the choice.
+fn program_evaluators(
+    backend: Backend,
+    opts: &ProgramOptions,
+) -> Result<(Vec<ProgramEv>, String), CliError> {
+    let cpu = || ProgramEv::Cpu(CpuProgramEvaluator::new(opts.clone()));
+    let gpu = || -> Result<ProgramEv, EvalError> {
+        let g = GpuOptions::default();
+        let ctx = Arc::new(GpuContext::new(&g)?);
+        Ok(ProgramEv::Gpu(GpuProgramEvaluator::with_context(
+            ctx,
+            &g,
+            opts.clone(),
+        )))
+    };
+    match backend {
+        Backend::Cpu => Ok((vec![cpu()], "CPU evaluator (--backend cpu)".into())),
+        Backend::Gpu => match gpu() {
+            Ok(g) => {
+                let n = g.name();
+                Ok((vec![g], format!("GPU evaluator on {n} (--backend gpu)")))
+            }
+            Err(e) => Err(CliError::User(format!("--backend gpu: {e}"))),
+        },
+        Backend::Both => match gpu() {
+            Ok(g) => {
+                let n = g.name();
+                Ok((vec![cpu(), g], format!("CPU and GPU evaluators ({n})")))
+            }
+            Err(e) => Err(CliError::User(format!("--backend both: {e}"))),
+        },
+        Backend::Auto => match gpu() {
+            Ok(g) => {
+                let n = g.name();
+                Ok((
+                    vec![g],
+                    format!("GPU evaluator on {n} (an adapter was found)"),
+                ))
+            }
+            Err(e) => Ok((
+                vec![cpu()],
+                format!("CPU evaluator: no usable GPU adapter ({e})"),
+            )),
+        },
+    }
+}
+
+fn json_u128(x: u128) -> serde_json::Value {
+    // Counts beyond u64 (the released models' wires) are written as floats.
+    u64::try_from(x).map_or_else(|_| serde_json::json!(x as f64), |v| serde_json::json!(v))
+}
+
 /// `tcvar run`.
 pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
-    if !PRESETS.contains(&a.config.as_str()) {
+    if !PRESETS.contains(&a.scope.config.as_str()) {
         return Err(CliError::User(format!(
             "unknown configuration {:?}; presets: {}",
-            a.config,
+            a.scope.config,
             PRESETS.join(", ")
         )));
     }
-    let cfg = config(&a.config, a.p, a.q)?;
+    let cfg = a.scope.config()?;
     if a.batch == 0 {
         return Err(CliError::User("--batch must be at least 1".into()));
     }
-    let fmt: Format = cfg.fmt;
-    let w = weights(&cfg, a.weights.as_deref(), a.seed)?;
-    let show = common::progress_allowed(a.quiet, a.json);
-    let opts = CompileOptions {
-        progress: show,
-        until: tcvar::model::var::pass::Until::Image,
-    };
-    let rec = record_with(
-        &cfg,
-        &w,
-        CompileOptions {
-            progress: false,
-            ..opts
-        },
-    )
-    .map_err(|e| CliError::User(format!("cannot record {}: {e}", a.config)))?;
-    let gates = rec.program.counts().gates;
-    if gates as f64 > a.max_gates {
+    if !(a.memory_budget.is_finite() && a.memory_budget > 0.0) {
         return Err(CliError::User(format!(
-            "config {}: {gates} gates (uniform program), above --max-gates {:.1e}",
-            a.config, a.max_gates
+            "--memory-budget {}: a positive number of GiB is needed",
+            a.memory_budget
         )));
     }
-    let compiled = compile_with(&cfg, &w, opts)
-        .map_err(|e| CliError::User(format!("cannot build {}: {e}", a.config)))?;
-    let circuit = &compiled.circuit;
-    let t = Instant::now();
-    let lv = circuit.levelize();
-    let levelize_seconds = t.elapsed().as_secs_f64();
-    let stats = circuit.stats_with_levelized(&lv);
-    let regions = circuit.region_stats();
-    let phases: Vec<(String, u32, u64)> = regions
-        .iter()
-        .filter(|(path, _)| !path.is_empty() && !path.contains('.'))
-        .map(|(path, s)| (path.clone(), s.depth, s.gates))
-        .collect();
+    let budget = (a.memory_budget * (1u64 << 30) as f64).min(u64::MAX as f64) as u64;
+    let until: Until = a.scope.until.into();
+    let fmt: Format = cfg.fmt;
+    let w = provider(&cfg, a.weights.as_deref(), a.seed)?;
+    let show = common::progress_allowed(a.quiet, a.json);
+    let rec = record_with(
+        &cfg,
+        w.as_ref(),
+        CompileOptions {
+            progress: show,
+            until,
+        },
+    )
+    .map_err(|e| CliError::User(format!("cannot record {}: {e}", a.scope.config)))?;
+    let counts = rec.program.counts();
+    let depth = rec.program.depth();
+    let ph = phases(&rec.program);
+    // Refuse up front what the evaluation could not hold.
+    let need = tensor_peak_bytes(&rec.program, a.batch);
+    if need > budget as u128 {
+        return Err(CliError::User(format!(
+            "a batch of {} needs {need} bytes ({:.3} GiB) of tensor values at its peak, above --memory-budget {} GiB",
+            a.batch,
+            need as f64 / (1u64 << 30) as f64,
+            a.memory_budget
+        )));
+    }
 
     let inputs = inputs(&cfg, a.batch, a.seed);
-    let batch = compiled
-        .pack_inputs(&inputs)
+    let vals = rec
+        .input_values(&inputs)
         .map_err(|e| CliError::Failure(e.to_string()))?;
-    let pb = common::spinner(show, "reference passes (F(p,q) and f32)");
     let t = Instant::now();
-    let refs: Vec<(VarOutput, f64)> = inputs
-        .par_iter()
-        .map(|inp| {
-            let r = var_reference(&cfg, &w, inp)?;
-            let (_, img32) = var_f32(&cfg, &w, inp, Some(&r.tokens))?;
-            let err = r
-                .image
-                .iter()
-                .zip(&img32)
-                .map(|(&bits, &f)| {
-                    let v = fmt.from_bits(bits).map(|v| v.to_f64()).unwrap_or(f64::NAN);
-                    (v - f as f64).abs()
-                })
-                .fold(0.0f64, f64::max);
-            Ok((r, err))
-        })
-        .collect::<Result<_, tcvar::model::ModelError>>()
-        .map_err(|e| CliError::Failure(e.to_string()))?;
+    let refs: Option<Vec<(VarOutput, Option<f64>)>> = if a.no_check {
+        None
+    } else {
+        let pb = common::spinner(show, "reference passes (F(p,q) and f32)");
+        let r = inputs
+            .par_iter()
+            .map(|inp| {
+                let r = var_reference_until(&cfg, w.as_ref(), inp, until)?;
+                let err = if until == Until::Image {
+                    let (_, img32) = var_f32(&cfg, w.as_ref(), inp, Some(&r.tokens))?;
+                    Some(
+                        r.image
+                            .iter()
+                            .zip(&img32)
+                            .map(|(&bits, &f)| {
+                                let v = fmt.from_bits(bits).map(|v| v.to_f64()).unwrap_or(f64::NAN);
+                                (v - f as f64).abs()
+                            })
+                            .fold(0.0f64, f64::max),
+                    )
+                } else {
+                    None
+                };
+                Ok((r, err))
+            })
+            .collect::<Result<_, tcvar::model::ModelError>>()
+            .map_err(|e| CliError::Failure(e.to_string()))?;
+        pb.finish_and_clear();
+        Some(r)
+    };
     let reference_seconds = t.elapsed().as_secs_f64();
-    pb.finish_and_clear();
-    let max_err = refs.iter().map(|r| r.1).fold(0.0f64, f64::max);
+    let max_err = refs
+        .as_ref()
+        .and_then(|r| r.iter().filter_map(|x| x.1).reduce(f64::max));
 
-    let (mut evs, why) = common::evaluators(a.backend, &lv)?;
+    let opts = ProgramOptions {
+        memory_budget_bytes: budget,
+        progress: show,
+        ..Default::default()
+    };
+    let (mut evs, why) = program_evaluators(a.backend, &opts)?;
     if !a.json {
         println!("backend: {why}");
     }
@@ -238,52 +363,80 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
     let mut all_exact = true;
     let mut first_out: Option<Vec<VarOutput>> = None;
     for ev in evs.iter_mut() {
-        let pb = common::spinner(
-            show,
-            &format!("evaluating {} instances on {}", a.batch, ev.name()),
-        );
-        let (out, secs) = common::timed_eval(ev.as_mut(), &batch)?;
-        pb.finish_and_clear();
-        let got = compiled
-            .unpack_outputs(&out)
+        let name = ev.name();
+        let (out, st) = ev.run(&rec, &vals, w.as_ref()).map_err(|e| match e {
+            EvalError::LimitExceeded { .. } | EvalError::NoAdapter(_) => {
+                CliError::User(format!("{name}: {e}"))
+            }
+            e => CliError::Failure(format!("{name}: {e}")),
+        })?;
+        let got = rec
+            .outputs(&out)
             .map_err(|e| CliError::Failure(e.to_string()))?;
-        let mismatches = got.iter().zip(&refs).filter(|(g, r)| **g != r.0).count();
-        all_exact &= mismatches == 0;
-        let geps = stats.gates as f64 * a.batch as f64 / secs.max(1e-12);
-        results.push((ev.name(), secs, geps, mismatches));
+        let mismatches = refs
+            .as_ref()
+            .map(|r| got.iter().zip(r).filter(|(g, r)| **g != r.0).count());
+        all_exact &= mismatches == Some(0);
+        results.push((name, st, mismatches));
         first_out.get_or_insert(got);
     }
-
+    let rate = |st: &RunStats, x: u128| x as f64 / st.seconds.max(1e-12);
+    let first = results.first().map(|r| r.1).unwrap_or_default();
+    type Phase = (String, u128, u128, u32);
+    let by = |f: &dyn Fn(&Phase) -> serde_json::Value| {
+        ph.iter()
+            .map(|p| (p.0.clone(), f(p)))
+            .collect::<serde_json::Map<_, _>>()
+    };
     let summary = serde_json::json!({
-        "config": a.config, "p": fmt.p(), "q": fmt.q(), "batch": a.batch,
+        "config": a.scope.config, "p": fmt.p(), "q": fmt.q(), "patch_nums": cfg.patch_nums,
+        "blocks": cfg.depth, "width": cfg.width,
+        "until": match until { Until::Tokens => "tokens", Until::Image => "image" },
+        "batch": a.batch,
         "backend": results.iter().map(|r| r.0.clone()).collect::<Vec<_>>().join(", "),
         "backend_reason": why,
-        "gates": stats.gates, "wires": stats.wires, "depth": stats.depth,
-        "forms": stats.forms, "form_terms": stats.form_terms,
-        "depth_by_phase": phases.iter().map(|(p, d, _)| (p.clone(), serde_json::json!(d))).collect::<serde_json::Map<_, _>>(),
-        "gates_by_phase": phases.iter().map(|(p, _, g)| (p.clone(), serde_json::json!(g))).collect::<serde_json::Map<_, _>>(),
-        "build_seconds": compiled.build_seconds, "levelize_seconds": levelize_seconds,
+        "gates": json_u128(counts.gates), "terms": json_u128(counts.terms),
+        "wires": json_u128(counts.wires), "depth": depth,
+        "templates": rec.program.templates.len(), "applications": counts.applications,
+        "instances": json_u128(counts.instances),
+        "depth_by_phase": by(&|p| serde_json::json!(p.3)),
+        "gates_by_phase": by(&|p| json_u128(p.1)),
+        "terms_by_phase": by(&|p| json_u128(p.2)),
+        "record_seconds": rec.record_seconds, "template_seconds": rec.template_seconds,
+        "build_seconds": rec.record_seconds,
         "reference_seconds": reference_seconds,
-        "eval_seconds": results.first().map(|r| r.1).unwrap_or(0.0),
-        "gate_evals_per_second": results.first().map(|r| r.2).unwrap_or(0.0),
-        "evaluators": results.iter().map(|(n, s, g, m)| serde_json::json!({"evaluator": n,
-            "eval_seconds": s, "gate_evals_per_second": g, "mismatches": m})).collect::<Vec<_>>(),
-        "bit_exact": all_exact, "max_abs_error_vs_f32": max_err,
+        "eval_seconds": first.seconds,
+        "gate_evals": json_u128(first.gate_evals),
+        "gate_evals_per_second": rate(&first, first.gate_evals),
+        "term_evals_per_second": rate(&first, first.term_evals),
+        "evaluators": results.iter().map(|(n, st, m)| serde_json::json!({"evaluator": n,
+            "eval_seconds": st.seconds, "gather_seconds": st.gather_seconds,
+            "gate_evals_per_second": rate(st, st.gate_evals),
+            "term_evals_per_second": rate(st, st.term_evals),
+            "peak_tensor_bytes": st.peak_tensor_bytes, "peak_chunk_bytes": st.peak_chunk_bytes,
+            "backend_bytes": st.backend_bytes, "chunks": st.chunks,
+            "mismatches": m})).collect::<Vec<_>>(),
+        "bit_exact": if refs.is_some() { serde_json::json!(all_exact) } else { serde_json::Value::Null },
+        "max_abs_error_vs_f32": max_err,
+        "memory_budget_bytes": budget,
+        "peak_rss_bytes": peak_rss_bytes(),
     });
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::User(format!("cannot create {}: {e}", dir.display())))?;
-        let images: Vec<Vec<f64>> = first_out
-            .iter()
-            .flatten()
-            .map(|o| {
-                o.image
-                    .iter()
-                    .map(|&b| fmt.from_bits(b).map(|v| v.to_f64()).unwrap_or(0.0))
-                    .collect()
-            })
-            .collect();
-        png_grid(&dir.join("images.png"), &cfg, &images)?;
+        if until == Until::Image {
+            let images: Vec<Vec<f64>> = first_out
+                .iter()
+                .flatten()
+                .map(|o| {
+                    o.image
+                        .iter()
+                        .map(|&b| fmt.from_bits(b).map(|v| v.to_f64()).unwrap_or(0.0))
+                        .collect()
+                })
+                .collect();
+            png_grid(&dir.join("images.png"), &cfg, &images)?;
+        }
         std::fs::write(dir.join("summary.json"), format!("{summary:#}\n"))
             .map_err(|e| CliError::User(format!("cannot write summary: {e}")))?;
     }
@@ -291,50 +444,68 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
         println!("{summary}");
     } else {
         println!(
-            "config {} in {fmt}: {} scales {:?}, width {}, {} blocks, vocabulary {}, image {}x{}",
-            a.config,
+            "config {} in {fmt}: {} scales {:?}, width {}, {} blocks, vocabulary {}, up to the {}",
+            a.scope.config,
             cfg.num_scales(),
             cfg.patch_nums,
             cfg.width,
             cfg.depth,
             cfg.vocab,
-            cfg.image_side(),
-            cfg.image_side()
+            match until {
+                Until::Tokens => "token maps".to_string(),
+                Until::Image => format!("{0}x{0} image", cfg.image_side()),
+            }
         );
         println!(
-            "circuit: {} gates, {} wires, {} forms, depth {}; built in {:.2} s (+ {:.2} s levelize)",
-            stats.gates, stats.wires, stats.forms, stats.depth, compiled.build_seconds, levelize_seconds
+            "program: {} templates, {} applications; circuit: {:.4e} gates, {:.4e} terms, {:.4e} wires, depth {depth}; recorded in {:.2} s",
+            rec.program.templates.len(),
+            counts.applications,
+            counts.gates as f64,
+            counts.terms as f64,
+            counts.wires as f64,
+            rec.record_seconds
         );
-        for (p, d, g) in &phases {
-            println!("  phase {p:<16} depth {d:>4}  gates {g:>12}");
-        }
-        for (name, secs, geps, mm) in &results {
+        for (p, g, t, d) in &ph {
             println!(
-                "{name}: {} instances in {:.3} s, {:.3e} gate-evals/s, {}",
+                "  phase {p:<16} depth {d:>5}  gates {:>11.4e}  terms {:>11.4e}",
+                *g as f64, *t as f64
+            );
+        }
+        for (name, st, mm) in &results {
+            println!(
+                "{name}: {} instances in {:.3} s ({:.3} s gather/scatter), {:.3e} gate-evals/s, {:.3e} term-evals/s, {}",
                 a.batch,
-                secs,
-                geps,
-                if *mm == 0 {
-                    "every output (tokens and image) equals the F(p,q) reference bit for bit"
-                        .to_string()
-                } else {
-                    format!("{mm} of {} instances DIFFER from the reference", a.batch)
+                st.seconds,
+                st.gather_seconds,
+                rate(st, st.gate_evals),
+                rate(st, st.term_evals),
+                match mm {
+                    None => "not checked (--no-check)".to_string(),
+                    Some(0) => "every output equals the F(p,q) reference bit for bit".to_string(),
+                    Some(m) => format!("{m} of {} instances DIFFER from the reference", a.batch),
                 }
             );
         }
-        println!(
-            "reference passes: {:.2} s; max |image error| of {fmt} against f32 (same tokens): {:.4}",
-            reference_seconds, max_err
-        );
-        if let Some(dir) = &a.out {
+        if refs.is_some() {
+            print!("reference passes: {reference_seconds:.2} s");
+            match max_err {
+                Some(e) => {
+                    println!("; max |image error| of {fmt} against f32 (same tokens): {e:.4}")
+                }
+                None => println!(),
+            }
+        }
+        if let Some(m) = peak_rss_bytes() {
             println!(
-                "wrote {}/images.png and {}/summary.json",
-                dir.display(),
-                dir.display()
+                "peak resident memory: {:.1} MiB",
+                m as f64 / (1u64 << 20) as f64
             );
         }
+        if let Some(dir) = &a.out {
+            println!("wrote {}/summary.json", dir.display());
+        }
     }
-    Ok(if all_exact {
+    Ok(if refs.is_none() || all_exact {
         Outcome::Ok
     } else {
         Outcome::Mismatch

@@ -49,6 +49,9 @@ pub struct ScopeArgs {
     /// Keep only the first N transformer blocks (the weights of those blocks are the preset's).
     #[arg(long)]
     pub blocks: Option<usize>,
+    /// Override the transformer width C (a multiple of the number of heads).
+    #[arg(long)]
+    pub width: Option<usize>,
     /// Run the pass up to the token maps, or to the image.
     #[arg(long, value_enum, default_value_t = UntilArg::Image)]
     pub until: UntilArg,
@@ -69,6 +72,9 @@ impl ScopeArgs {
                 )));
             }
             cfg.depth = b;
+        }
+        if let Some(w) = self.width {
+            cfg.width = w;
         }
         cfg.validate().map_err(|e| CliError::User(e.to_string()))?;
         Ok(cfg)

@@ -27,6 +27,7 @@ mod count;
 mod flatten;
 
 pub use count::{Counts, RegionCounts};
+pub(crate) use flatten::{element, next_index};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -584,6 +585,22 @@ impl Program {
 
     /// Check every invariant (see the type's docs); errors name the step and what is wrong.
     pub fn validate(&self) -> Result<()> {
+        for tp in &self.templates {
+            let need_in: u64 = tp
+                .ports
+                .iter()
+                .map(|p| p.words as u64 * p.width as u64)
+                .sum();
+            if need_in != tp.circuit.num_inputs as u64
+                || tp.out_bits() != tp.circuit.outputs.len()
+                || tp.io_depth.len() != tp.ports.len()
+            {
+                return Err(ProgramError::Malformed(format!(
+                    "template {:?}: its circuit does not match its ports and outputs",
+                    tp.key
+                )));
+            }
+        }
         let nt = self.tensors.len();
         let mut written = vec![false; nt];
         for (i, t) in self.tensors.iter().enumerate() {
@@ -820,6 +837,8 @@ pub struct ProgramBuilder {
     template_index: HashMap<String, TemplateId>,
     region_index: HashMap<(u32, String), RegionId>,
     region_stack: Vec<RegionId>,
+    /// Templates declared by their interface and not yet defined.
+    pending: std::collections::HashSet<TemplateId>,
 }
 
 impl ProgramBuilder {
@@ -836,6 +855,7 @@ impl ProgramBuilder {
             template_index: HashMap::new(),
             region_index: HashMap::new(),
             region_stack: vec![RegionId::ROOT],
+            pending: Default::default(),
         }
     }
 
@@ -851,9 +871,14 @@ impl ProgramBuilder {
         len: u64,
         kind: TensorKind,
     ) -> Result<TensorId> {
-        if width == 0 || width > 64 {
+        let max = if kind == TensorKind::Computed {
+            MAX_WIDTH
+        } else {
+            64
+        };
+        if width == 0 || width > max {
             return Err(ProgramError::Malformed(format!(
-                "tensor {name:?}: width {width} (1..=64 allowed)"
+                "tensor {name:?}: width {width} (1..={max} allowed)"
             )));
         }
         let id = TensorId(u32::try_from(self.prog.tensors.len()).map_err(|_| {
@@ -915,6 +940,49 @@ impl ProgramBuilder {
         self.template_index.insert(tp.key.clone(), id);
         self.prog.templates.push(tp);
         Ok(id)
+    }
+
+    /// Declare a template by its interface only (ports and output widths), so that steps can
+    /// apply it before its circuit exists; [`ProgramBuilder::define_template`] must supply the
+    /// circuit before [`ProgramBuilder::finish`]. Lets a recorder build the circuits of many
+    /// templates at once, in parallel, after recording.
+    pub fn declare_template(
+        &mut self,
+        key: &str,
+        ports: Vec<Port>,
+        outputs: Vec<u32>,
+    ) -> Result<TemplateId> {
+        let id = self.add_template(Arc::new(Template {
+            key: key.to_string(),
+            circuit: Levelized::default(),
+            ports,
+            outputs,
+            cost: Cost::default(),
+            io_depth: Vec::new(),
+        }))?;
+        self.pending.insert(id);
+        Ok(id)
+    }
+
+    /// Supply the circuit of a declared template; its key, ports and output widths must be the
+    /// declared ones.
+    pub fn define_template(&mut self, id: TemplateId, tp: Arc<Template>) -> Result<()> {
+        if !self.pending.contains(&id) {
+            return Err(ProgramError::Malformed(format!(
+                "template {:?} was not declared, or is already defined",
+                tp.key
+            )));
+        }
+        let old = &self.prog.templates[id.index()];
+        if old.key != tp.key || old.ports != tp.ports || old.outputs != tp.outputs {
+            return Err(ProgramError::Malformed(format!(
+                "template {:?}: the definition's interface ({:?} -> {:?}) differs from the declaration's ({:?} -> {:?})",
+                tp.key, tp.ports, tp.outputs, old.ports, old.outputs
+            )));
+        }
+        self.prog.templates[id.index()] = tp;
+        self.pending.remove(&id);
+        Ok(())
     }
 
     /// The template `t`.
@@ -1084,8 +1152,14 @@ impl ProgramBuilder {
         Ok(())
     }
 
-    /// Finish: validate and return the program.
+    /// Finish: validate and return the program. Errors while a declared template is undefined.
     pub fn finish(self) -> Result<Program> {
+        if let Some(id) = self.pending.iter().next() {
+            return Err(ProgramError::Malformed(format!(
+                "template {:?} was declared but never defined",
+                self.prog.templates[id.index()].key
+            )));
+        }
         if self.region_stack.len() != 1 {
             return Err(ProgramError::Region(format!(
                 "{} regions still open",

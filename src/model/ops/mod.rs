@@ -140,7 +140,7 @@ pub fn bits<A: Arith>(vs: &[Val<A>]) -> Result<Vec<A::Bit>> {
 }
 
 /// A scalar computation applied per instance: the one definition of an operation's arithmetic.
-pub trait Kernel {
+pub trait Kernel: Clone + Send + Sync + 'static {
     /// A name unique to the computation and its parameters (folded constants included); the
     /// template key adds the format and the ports' kinds and word counts.
     fn key(&self) -> String;

@@ -8,6 +8,11 @@
 //! become flat affine maps over the row-major source, with a guard per axis that may leave the
 //! source (zero padding).
 //!
+//! Templates are *declared* while recording (their ports and output widths follow from the
+//! kernel) and built when recording finishes, all at once and in parallel (rayon): recording
+//! itself costs one step per tensor operation, and the distinct templates, which dominate the
+//! time, are built side by side.
+//!
 //! Weights become [`TensorKind::Weight`] tensors named by their state_dict name: the program
 //! holds only their shape, and an evaluator asks the weight provider for the values
 //! ([`Recorder::weight_values`]). Constants derived from weights (small by contract) are stored
@@ -21,9 +26,11 @@ use std::sync::Arc;
 
 use indicatif::ProgressBar;
 
+use rayon::prelude::*;
+
 use crate::circuit::program::{
-    Affine, Gather, Guard, IndexMap, Port, Program, ProgramBuilder, Template, TensorDecl, TensorId,
-    TensorKind,
+    Affine, Gather, Guard, IndexMap, Port, Program, ProgramBuilder, Template, TemplateId,
+    TensorDecl, TensorId, TensorKind,
 };
 use crate::circuit::{Builder, Lit};
 use crate::float::{Float, Format};
@@ -92,8 +99,117 @@ fn run_on_circuit<K: Kernel>(
         .collect())
 }
 
+/// A template declared while recording, built at [`Recorder::finish`].
+struct Pending {
+    id: TemplateId,
+    key: String,
+    build: Box<dyn FnOnce() -> Result<Template> + Send>,
+}
+
+/// The template of kernel `k` with ports `ports` (kind and word count each), built and
+/// levelized.
+fn build_template<K: Kernel>(
+    fmt: Format,
+    key: &str,
+    k: &K,
+    ports: &[(Kind, usize)],
+) -> Result<Template> {
+    let mut b = Builder::new();
+    let mut ins: Vec<Vec<OutBits>> = Vec::with_capacity(ports.len());
+    for (p, &(kind, n)) in ports.iter().enumerate() {
+        let mut words = Vec::with_capacity(n);
+        for w in 0..n {
+            let name = format!("p{p}.{w}");
+            words.push(match kind {
+                Kind::Float => OutBits::F(b.input_word(&name, fmt.width())?),
+                Kind::Bit => OutBits::B(b.input(&name)?),
+                Kind::Acc(w) => OutBits::A(b.input_word(&name, w)?),
+                Kind::Choice(m) => {
+                    let bits = b.input_word(&name, choice_bits(m))?;
+                    let mut onehot = Vec::with_capacity(m as usize);
+                    for c in 0..m as usize {
+                        let lits: Vec<Lit> = bits
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &l)| if (c >> i) & 1 == 1 { l } else { !l })
+                            .collect();
+                        onehot.push(b.and(&lits)?);
+                    }
+                    OutBits::C(onehot)
+                }
+            });
+        }
+        ins.push(words);
+    }
+    let kinds = k.outputs();
+    let outs = run_on_circuit(&mut b, fmt, k, ins)?;
+    if outs.len() != kinds.len() {
+        return Err(ModelError::Shape {
+            op: "template",
+            detail: format!("{key}: {} outputs, declared {}", outs.len(), kinds.len()),
+        });
+    }
+    let mut widths = Vec::with_capacity(outs.len());
+    for (o, (v, kd)) in outs.iter().zip(&kinds).enumerate() {
+        let bits: Vec<Lit> = match (v, kd) {
+            (OutBits::F(x), Kind::Float) => x.clone(),
+            (OutBits::B(x), Kind::Bit) => vec![*x],
+            (OutBits::A(x), Kind::Acc(w)) => {
+                let w = *w as usize;
+                if x.len() > w {
+                    return Err(ModelError::Shape {
+                        op: "template",
+                        detail: format!("{key}: a partial sum of {} bits for {w}", x.len()),
+                    });
+                }
+                // Sign-extend to the declared width.
+                let mut v = x.clone();
+                let top = *x.last().unwrap_or(&Lit::FALSE);
+                v.resize(w, top);
+                v
+            }
+            (OutBits::C(onehot), Kind::Choice(m)) => {
+                if onehot.len() != *m as usize {
+                    return Err(ModelError::Shape {
+                        op: "template",
+                        detail: format!("{key}: a choice of {} for {m}", onehot.len()),
+                    });
+                }
+                (0..choice_bits(*m))
+                    .map(|bit| {
+                        let on: Vec<Lit> = onehot
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| (j >> bit) & 1 == 1)
+                            .map(|(_, &l)| l)
+                            .collect();
+                        b.or(&on)
+                    })
+                    .collect::<std::result::Result<_, _>>()?
+            }
+            _ => {
+                return Err(ModelError::Shape {
+                    op: "template",
+                    detail: format!("{key}: output {o} is not of kind {kd:?}"),
+                })
+            }
+        };
+        widths.push(bits.len() as u32);
+        b.output_word(&format!("o{o}"), &bits)?;
+    }
+    let tports = ports
+        .iter()
+        .map(|&(kind, n)| Port {
+            words: n as u32,
+            width: width_of(fmt, kind),
+        })
+        .collect();
+    Ok(Template::new(key, &b.finish(), tports, widths)?)
+}
+
 /// Records tensor operations into a [`Program`].
 pub struct Recorder<'w> {
+    pending: Vec<Pending>,
     pb: ProgramBuilder,
     fmt: Format,
     w: &'w dyn WeightProvider,
@@ -135,6 +251,7 @@ impl<'w> Recorder<'w> {
     /// recording).
     pub fn new(fmt: Format, w: &'w dyn WeightProvider) -> Self {
         Recorder {
+            pending: Vec::new(),
             pb: ProgramBuilder::new(),
             fmt,
             w,
@@ -162,16 +279,6 @@ impl<'w> Recorder<'w> {
         self
     }
 
-    /// Seconds spent building templates so far.
-    pub fn template_seconds(&self) -> f64 {
-        self.template_seconds
-    }
-
-    /// Every template built so far, in build order, with its build time.
-    pub fn template_log(&self) -> &[TemplateBuild] {
-        &self.template_log
-    }
-
     /// A new program input tensor.
     pub fn input(&mut self, name: &str, kind: Kind, shape: Vec<usize>) -> Result<RTensor> {
         let n: usize = shape.iter().product();
@@ -184,15 +291,47 @@ impl<'w> Recorder<'w> {
         Ok(self.pb.output(name, t.id)?)
     }
 
-    /// Finish recording.
+    /// Finish recording: build every declared template (in parallel), then validate.
     pub fn finish(self) -> Result<Program> {
+        Ok(self.finish_logged()?.0)
+    }
+
+    /// [`Recorder::finish`], also returning the seconds spent building templates (summed over
+    /// templates, so above the wall time when they are built in parallel) and the build log.
+    pub fn finish_logged(mut self) -> Result<(Program, f64, Vec<TemplateBuild>)> {
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(p) = &self.progress {
+            p.set_message(format!("building {} templates", pending.len()));
+        }
+        let built: Vec<(TemplateId, String, Result<Template>, f64)> = pending
+            .into_par_iter()
+            .map(|p| {
+                let t0 = std::time::Instant::now();
+                let r = (p.build)();
+                (p.id, p.key, r, t0.elapsed().as_secs_f64())
+            })
+            .collect();
+        for (id, key, r, secs) in built {
+            let tp = Arc::new(r?);
+            self.template_seconds += secs;
+            self.template_log.push(TemplateBuild {
+                key: key.clone(),
+                seconds: secs,
+                gates: tp.cost.gates,
+                terms: tp.cost.terms,
+            });
+            if let Some(c) = &self.cache {
+                c.borrow_mut().insert(key, tp.clone());
+            }
+            self.pb.define_template(id, tp)?;
+        }
         if let Some(p) = &self.progress {
             p.finish_and_clear();
         }
-        Ok(self.pb.finish()?)
+        Ok((self.pb.finish()?, self.template_seconds, self.template_log))
     }
 
-    /// The program recorded so far.
+    /// The program recorded so far (templates declared but not yet built have no circuit).
     pub fn program(&self) -> &Program {
         self.pb.program()
     }
@@ -209,106 +348,6 @@ impl<'w> Recorder<'w> {
         let shape: Vec<usize> = shape.iter().map(|&x| x as usize).collect();
         let t = w.tensor(&decl.name, &shape)?;
         Ok(t.data().iter().map(|v| v.to_bits()).collect())
-    }
-
-    fn build_template<K: Kernel>(
-        &self,
-        key: &str,
-        k: &K,
-        ports: &[(Kind, usize)],
-    ) -> Result<Template> {
-        let fmt = self.fmt;
-        let mut b = Builder::new();
-        let mut ins: Vec<Vec<OutBits>> = Vec::with_capacity(ports.len());
-        for (p, &(kind, n)) in ports.iter().enumerate() {
-            let mut words = Vec::with_capacity(n);
-            for w in 0..n {
-                let name = format!("p{p}.{w}");
-                words.push(match kind {
-                    Kind::Float => OutBits::F(b.input_word(&name, fmt.width())?),
-                    Kind::Bit => OutBits::B(b.input(&name)?),
-                    Kind::Acc(w) => OutBits::A(b.input_word(&name, w)?),
-                    Kind::Choice(m) => {
-                        let bits = b.input_word(&name, choice_bits(m))?;
-                        let mut onehot = Vec::with_capacity(m as usize);
-                        for c in 0..m as usize {
-                            let lits: Vec<Lit> = bits
-                                .iter()
-                                .enumerate()
-                                .map(|(i, &l)| if (c >> i) & 1 == 1 { l } else { !l })
-                                .collect();
-                            onehot.push(b.and(&lits)?);
-                        }
-                        OutBits::C(onehot)
-                    }
-                });
-            }
-            ins.push(words);
-        }
-        let kinds = k.outputs();
-        let outs = run_on_circuit(&mut b, fmt, k, ins)?;
-        if outs.len() != kinds.len() {
-            return Err(ModelError::Shape {
-                op: "template",
-                detail: format!("{key}: {} outputs, declared {}", outs.len(), kinds.len()),
-            });
-        }
-        let mut widths = Vec::with_capacity(outs.len());
-        for (o, (v, kd)) in outs.iter().zip(&kinds).enumerate() {
-            let bits: Vec<Lit> = match (v, kd) {
-                (OutBits::F(x), Kind::Float) => x.clone(),
-                (OutBits::B(x), Kind::Bit) => vec![*x],
-                (OutBits::A(x), Kind::Acc(w)) => {
-                    let w = *w as usize;
-                    if x.len() > w {
-                        return Err(ModelError::Shape {
-                            op: "template",
-                            detail: format!("{key}: a partial sum of {} bits for {w}", x.len()),
-                        });
-                    }
-                    // Sign-extend to the declared width.
-                    let mut v = x.clone();
-                    let top = *x.last().unwrap_or(&Lit::FALSE);
-                    v.resize(w, top);
-                    v
-                }
-                (OutBits::C(onehot), Kind::Choice(m)) => {
-                    if onehot.len() != *m as usize {
-                        return Err(ModelError::Shape {
-                            op: "template",
-                            detail: format!("{key}: a choice of {} for {m}", onehot.len()),
-                        });
-                    }
-                    (0..choice_bits(*m))
-                        .map(|bit| {
-                            let on: Vec<Lit> = onehot
-                                .iter()
-                                .enumerate()
-                                .filter(|(j, _)| (j >> bit) & 1 == 1)
-                                .map(|(_, &l)| l)
-                                .collect();
-                            b.or(&on)
-                        })
-                        .collect::<std::result::Result<_, _>>()?
-                }
-                _ => {
-                    return Err(ModelError::Shape {
-                        op: "template",
-                        detail: format!("{key}: output {o} is not of kind {kd:?}"),
-                    })
-                }
-            };
-            widths.push(bits.len() as u32);
-            b.output_word(&format!("o{o}"), &bits)?;
-        }
-        let tports = ports
-            .iter()
-            .map(|&(kind, n)| Port {
-                words: n as u32,
-                width: width_of(fmt, kind),
-            })
-            .collect();
-        Ok(Template::new(key, &b.finish(), tports, widths)?)
     }
 
     fn gather(&self, t: &RTensor, map: &Map, inst: &[usize]) -> Result<IndexMap> {
@@ -517,29 +556,28 @@ impl TensorArith for Recorder<'_> {
                     .cache
                     .as_ref()
                     .and_then(|c| c.borrow().get(&key).cloned());
-                let tp = match cached {
-                    Some(tp) => tp,
+                match cached {
+                    Some(tp) => self.pb.add_template(tp)?,
                     None => {
-                        if let Some(p) = &self.progress {
-                            p.set_message(format!("building template {key}"));
-                        }
-                        let t0 = std::time::Instant::now();
-                        let tp = Arc::new(self.build_template(&key, k, &desc)?);
-                        let secs = t0.elapsed().as_secs_f64();
-                        self.template_seconds += secs;
-                        self.template_log.push(TemplateBuild {
+                        let fmt = self.fmt;
+                        let tports = desc
+                            .iter()
+                            .map(|&(kind, n)| Port {
+                                words: n as u32,
+                                width: width_of(fmt, kind),
+                            })
+                            .collect();
+                        let widths = k.outputs().iter().map(|&kd| width_of(fmt, kd)).collect();
+                        let id = self.pb.declare_template(&key, tports, widths)?;
+                        let (kc, dc, kk) = (k.clone(), desc.clone(), key.clone());
+                        self.pending.push(Pending {
+                            id,
                             key: key.clone(),
-                            seconds: secs,
-                            gates: tp.cost.gates,
-                            terms: tp.cost.terms,
+                            build: Box::new(move || build_template(fmt, &kk, &kc, &dc)),
                         });
-                        if let Some(c) = &self.cache {
-                            c.borrow_mut().insert(key.clone(), tp.clone());
-                        }
-                        tp
+                        id
                     }
-                };
-                self.pb.add_template(tp)?
+                }
             }
         };
         let gathers = ports

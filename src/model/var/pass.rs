@@ -683,9 +683,7 @@ pub fn record_cached(
     if let Some(img) = &out.image {
         r.output("img", img)?;
     }
-    let template_seconds = r.template_seconds();
-    let template_log = r.template_log().to_vec();
-    let program = r.finish()?;
+    let (program, template_seconds, template_log) = r.finish_logged()?;
     Ok(RecordedVar {
         cfg: cfg.clone(),
         program,
