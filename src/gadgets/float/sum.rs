@@ -207,14 +207,13 @@ fn grid_counts(b: &mut Builder, xs: &[FloatWord]) -> Result<Vec<Count>> {
         .collect())
 }
 
+/// Signed unit entries per position: `cols[t]` holds `(lit, sign)` of weight `sign * 2^t`.
+type Columns = Vec<Vec<(Lit, i64)>>;
+
 /// The binary digits of each count, placed: signed unit entries per position, and whether
 /// every digit was placed (none at a position `>= width`).
-fn count_digits(
-    b: &mut Builder,
-    counts: &[Count],
-    width: usize,
-) -> Result<(Vec<Vec<(Lit, i64)>>, bool)> {
-    let mut cols: Vec<Vec<(Lit, i64)>> = vec![Vec::new(); width];
+fn count_digits(b: &mut Builder, counts: &[Count], width: usize) -> Result<(Columns, bool)> {
+    let mut cols: Columns = vec![Vec::new(); width];
     let mut exact = true;
     for c in counts {
         if c.form.is_empty() || c.max == 0 {
@@ -605,6 +604,7 @@ fn round_pack_lead(
     }
     let wt = |i: usize| -> Vec<(Lit, i64)> { unit(&win[i]) };
     let mut sig_out = Vec::with_capacity(p as usize);
+    #[allow(clippy::needless_range_loop)] // j indexes the window and is a bit position
     for j in 0..(p - 1) as usize {
         // carry into window bit j on rounding up: c_0 = [2r + st + w_0 >= 3],
         // c_j = r AND w_0 .. w_(j-1).
