@@ -286,3 +286,26 @@ fn tensor_data_round_trips() {
     assert_eq!(t.to_values(), vals);
     assert_eq!(t.value(3, 129), vals[129][3]);
 }
+
+/// Batches that do not divide a 64-bit word (lanes of one instance straddle words) and batches
+/// above 64 (several words per row) take other gather/scatter paths than 64: both equal the
+/// reference.
+#[test]
+fn odd_and_wide_batches_equal_reference() {
+    let f = micro();
+    for n in [7usize, 100] {
+        let ins = inputs(&f.cfg, n, 1000 + n as u64);
+        let vals = f.rec.input_values(&ins).unwrap();
+        let mut ev = CpuProgramEvaluator::new(small_chunks());
+        let (out, _) = ev
+            .run(&f.rec.program, &vals, &mut |d| {
+                RecordedVar::weight_encodings(&f.w, d).map_err(|e| e.to_string())
+            })
+            .unwrap();
+        let got = f.rec.outputs(&out).unwrap();
+        for (i, (g, inp)) in got.iter().zip(&ins).enumerate() {
+            let r = var_reference_until(&f.cfg, &f.w, inp, Until::Image).unwrap();
+            assert_eq!(g, &r, "batch {n}, instance {i}");
+        }
+    }
+}

@@ -27,7 +27,7 @@ mod count;
 mod flatten;
 
 pub use count::{Counts, RegionCounts};
-pub(crate) use flatten::{element, next_index};
+pub(crate) use flatten::next_index;
 
 use std::collections::HashMap;
 use std::sync::Arc;

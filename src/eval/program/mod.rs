@@ -37,7 +37,7 @@ use rayon::prelude::*;
 
 use super::{Batch, EvalError};
 use crate::circuit::program::{
-    element, next_index, num_instances, Gather, Program, Step, TemplateId, TensorDecl, TensorKind,
+    next_index, num_instances, Gather, IndexMap, Program, Step, TemplateId, TensorDecl, TensorKind,
 };
 use bits::{extract_bits, or_bits, set_bits, words_per_row, zeroed_words};
 
@@ -479,6 +479,81 @@ fn multi_index(mut i: u64, shape: &[u64]) -> Vec<u64> {
     idx
 }
 
+/// The element read by one port word, with the word's part of the index map evaluated once.
+enum WordElem<'a> {
+    Affine {
+        /// `base + word . j` of the element expression.
+        c: i64,
+        inst: &'a [i64],
+        /// `(constant, instance coefficients, bound)` of each guard.
+        guards: Vec<(i64, &'a [i64], i64)>,
+    },
+    Table {
+        table: &'a [u32],
+        w: u64,
+        words: u64,
+    },
+}
+
+impl<'a> WordElem<'a> {
+    fn new(map: &'a IndexMap, w: u64, words: u64) -> Self {
+        match map {
+            IndexMap::Affine {
+                elem,
+                word_shape,
+                guards,
+            } => {
+                let mut j = [0u64; crate::circuit::program::MAX_WORD_AXES];
+                let mut rest = w;
+                for ax in (0..word_shape.len()).rev() {
+                    let n = word_shape[ax] as u64;
+                    j[ax] = rest % n;
+                    rest /= n;
+                }
+                let word_part = |a: &crate::circuit::program::Affine| {
+                    a.base
+                        + a.word
+                            .iter()
+                            .zip(&j)
+                            .map(|(&c, &x)| c * x as i64)
+                            .sum::<i64>()
+                };
+                WordElem::Affine {
+                    c: word_part(elem),
+                    inst: &elem.inst,
+                    guards: guards
+                        .iter()
+                        .map(|g| (word_part(&g.expr), g.expr.inst.as_slice(), g.bound))
+                        .collect(),
+                }
+            }
+            IndexMap::Table(t) => WordElem::Table { table: t, w, words },
+        }
+    }
+
+    /// The element read by instance `inst` (multi-index `idx`), `None` for the zero word.
+    #[inline]
+    fn at(&self, idx: &[u64], inst: u64) -> Option<i64> {
+        let dot =
+            |c: i64, k: &[i64]| c + k.iter().zip(idx).map(|(&a, &x)| a * x as i64).sum::<i64>();
+        match self {
+            WordElem::Affine { c, inst, guards } => {
+                for &(gc, gk, bound) in guards {
+                    let v = dot(gc, gk);
+                    if v < 0 || v >= bound {
+                        return None;
+                    }
+                }
+                Some(dot(*c, inst))
+            }
+            WordElem::Table { table, w, words } => {
+                let e = table[(inst * words + w) as usize];
+                (e != IndexMap::NONE).then_some(e as i64)
+            }
+        }
+    }
+}
+
 /// The lane batch of instances `i0 .. i0 + cnt` of an application: one row per template input
 /// bit, lane `j * batch + b` for instance `i0 + j` and batch instance `b`.
 #[allow(clippy::too_many_arguments)]
@@ -515,10 +590,11 @@ fn gather(
             .par_chunks_mut(width * wl)
             .enumerate()
             .try_for_each(|(w, dst)| {
+                let we = WordElem::new(&g.map, w as u64, port.words as u64);
                 let mut idx = multi_index(i0, inst_shape);
                 for j in 0..cnt as usize {
                     let inst = i0 + j as u64;
-                    if let Some(e) = element(&g.map, &idx, inst, w as u64, port.words as u64) {
+                    if let Some(e) = we.at(&idx, inst) {
                         if e < 0 || e as u64 >= src_len {
                             return Err(EvalError::Unsupported(format!(
                                 "index map reads element {e} of tensor {:?} ({src_len} elements)",
@@ -527,11 +603,55 @@ fn gather(
                         }
                         let e = e as usize;
                         match src {
+                            Slot::Sliced(td) if wb == 1 => {
+                                // A batch of at most 64: one source word per bit.
+                                let at = j * batch;
+                                let (wi, sh) = (at / 64, at % 64);
+                                let spill = sh + batch > 64;
+                                let srcw = &td.words()[e * width..(e + 1) * width];
+                                for (k, &x) in srcw.iter().enumerate() {
+                                    if x != 0 {
+                                        dst[k * wl + wi] |= x << sh;
+                                        if spill {
+                                            dst[k * wl + wi + 1] |= x >> (64 - sh);
+                                        }
+                                    }
+                                }
+                            }
                             Slot::Sliced(td) => {
                                 let base = e * width * wb;
                                 for k in 0..width {
                                     let row = &td.words()[base + k * wb..base + (k + 1) * wb];
                                     or_bits(&mut dst[k * wl..(k + 1) * wl], j * batch, row, batch);
+                                }
+                            }
+                            Slot::Uniform(v) if wb == 1 => {
+                                // The same bits for each of at most 64 batch instances.
+                                let mut x = if width < 64 {
+                                    v[e] & ((1u64 << width) - 1)
+                                } else {
+                                    v[e]
+                                };
+                                let at = j * batch;
+                                let (wi, sh) = (at / 64, at % 64);
+                                let ones = if batch == 64 {
+                                    u64::MAX
+                                } else {
+                                    (1u64 << batch) - 1
+                                };
+                                let lo = ones << sh;
+                                let hi = if sh + batch > 64 {
+                                    ones >> (64 - sh)
+                                } else {
+                                    0
+                                };
+                                while x != 0 {
+                                    let k = x.trailing_zeros() as usize;
+                                    x &= x - 1;
+                                    dst[k * wl + wi] |= lo;
+                                    if hi != 0 {
+                                        dst[k * wl + wi + 1] |= hi;
+                                    }
                                 }
                             }
                             Slot::Uniform(v) => {
@@ -566,9 +686,28 @@ fn scatter(widths: &[u32], out: &Batch, outs: &mut [TensorData], i0: u64, cnt: u
             .par_chunks_mut(w * wb)
             .enumerate()
             .for_each(|(j, dst)| {
-                for bit in 0..w {
-                    let src = out.row(row0 + bit as u32);
-                    extract_bits(&mut dst[bit * wb..(bit + 1) * wb], src, j * batch, batch);
+                let at = j * batch;
+                if wb == 1 {
+                    // A batch of at most 64: one destination word per bit.
+                    let (wi, sh) = (at / 64, at % 64);
+                    let mask = if batch == 64 {
+                        u64::MAX
+                    } else {
+                        (1u64 << batch) - 1
+                    };
+                    for (bit, d) in dst.iter_mut().enumerate() {
+                        let src = out.row(row0 + bit as u32);
+                        let mut x = src[wi] >> sh;
+                        if sh != 0 && sh + batch > 64 {
+                            x |= src[wi + 1] << (64 - sh);
+                        }
+                        *d = x & mask;
+                    }
+                } else {
+                    for bit in 0..w {
+                        let src = out.row(row0 + bit as u32);
+                        extract_bits(&mut dst[bit * wb..(bit + 1) * wb], src, at, batch);
+                    }
                 }
             });
         row0 += w as u32;
