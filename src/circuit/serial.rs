@@ -572,6 +572,7 @@ pub fn validate(c: &Circuit) -> Result<(), FileError> {
         }
         form_max_wire.push(ws[ws.len() - 1].0);
     }
+    let mut form_level = vec![u32::MAX; nf];
     // Nodes.
     if c.nodes[0] != Node::False {
         return bad("node 0 is not the constant false".into());
@@ -604,13 +605,21 @@ pub fn validate(c: &Circuit) -> Result<(), FileError> {
                 if threshold.unsigned_abs() as u128 > MAX_WEIGHT_SUM as u128 {
                     return bad(format!("gate {w}'s threshold {threshold} exceeds 2^62"));
                 }
-                let lv = f
-                    .terms(form)
-                    .0
-                    .iter()
-                    .map(|x| c.levels[x.index()])
-                    .max()
-                    .unwrap_or(0);
+                // A bank's thresholds share the form: its input level is computed once.
+                let lv = match form_level[form.index()] {
+                    u32::MAX => {
+                        let lv = f
+                            .terms(form)
+                            .0
+                            .iter()
+                            .map(|x| c.levels[x.index()])
+                            .max()
+                            .unwrap_or(0);
+                        form_level[form.index()] = lv;
+                        lv
+                    }
+                    lv => lv,
+                };
                 if c.levels[w] != lv + 1 {
                     return bad(format!(
                         "gate {w} has level {}, its inputs give {}",

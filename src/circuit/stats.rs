@@ -234,18 +234,28 @@ impl Circuit {
                 (tdepth[r] >= k).then(|| anc[r])
             };
             pairs.clear();
+            // The thresholds of a bank are consecutive gates on one form: the form's inputs
+            // are scanned once per bank, not once per threshold.
+            let mut last: Option<(u32, u32, u32)> = None;
             for w in 0..self.nodes.len() {
                 d[w] = 0;
                 let Node::Gate { form, .. } = self.nodes[w] else {
                     continue;
                 };
                 let Some(a) = anc_of(w) else { continue };
-                let mut m = 0;
-                for x in self.forms.terms(form).0 {
-                    if anc_of(x.index()) == Some(a) {
-                        m = m.max(d[x.index()]);
+                let m = match last {
+                    Some((f, la, m)) if f == form.0 && la == a => m,
+                    _ => {
+                        let mut m = 0;
+                        for x in self.forms.terms(form).0 {
+                            if anc_of(x.index()) == Some(a) {
+                                m = m.max(d[x.index()]);
+                            }
+                        }
+                        last = Some((form.0, a, m));
+                        m
                     }
-                }
+                };
                 d[w] = m + 1;
                 let s = &mut st[a as usize];
                 s.depth = s.depth.max(d[w]);
