@@ -54,6 +54,12 @@ pub struct GadgetRow {
     pub maj_size: u128,
 }
 
+/// Largest operand count at which the report builds the all-pairs integer max and argmax.
+pub const MAX_PAIRWISE_N: usize = 1024;
+
+/// Largest operand count at which the report builds the iterated float product.
+pub const MAX_PRODUCT_N: usize = 1024;
+
 /// A gadget that could not be built at the report's parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SkippedGadget {
@@ -312,14 +318,30 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
         let x = int_inputs(b, w, n)?;
         int::sum(b, &x)
     })?;
-    c.add("int.max", n, |b| {
-        let x = int_inputs(b, w, n)?;
-        int::max_n(b, &x)
-    })?;
-    c.add("int.argmax", n, |b| {
-        let x = int_inputs(b, w, n)?;
-        int::argmax(b, &x)
-    })?;
+    // The integer max/argmax compare all pairs: above MAX_PAIRWISE_N operands they are listed
+    // as skipped instead of built (n = 16384 would need tens of GB).
+    if n <= MAX_PAIRWISE_N {
+        c.add("int.max", n, |b| {
+            let x = int_inputs(b, w, n)?;
+            int::max_n(b, &x)
+        })?;
+        c.add("int.argmax", n, |b| {
+            let x = int_inputs(b, w, n)?;
+            int::argmax(b, &x)
+        })?;
+    } else {
+        for name in ["int.max", "int.argmax"] {
+            c.skipped.push(SkippedGadget {
+                name: name.into(),
+                n,
+                reason: format!(
+                    "all-pairs construction: {} comparators, above the report's bound of \
+                     {MAX_PAIRWISE_N} operands (use float.max, which is blocked)",
+                    n * (n - 1) / 2
+                ),
+            });
+        }
+    }
     // Floats.
     c.add("float.add", 2, |b| {
         let x = float_inputs(b, fmt, 2)?;
@@ -370,7 +392,20 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
     // (above p = 12 only the monomial form exists, n p <= 62), the row is built with the largest
     // supported n and the n-operand attempt is listed as skipped with the limit it hit.
     let np = n.min(fl::product::max_product_operands(fmt.p()));
-    if np < n {
+    let np = if np > MAX_PRODUCT_N {
+        c.skipped.push(SkippedGadget {
+            name: "float.product".into(),
+            n: np,
+            reason: format!(
+                "the report builds the iterated product with at most {MAX_PRODUCT_N} operands \
+                 (its size grows faster than the sums'); the row is at n = {MAX_PRODUCT_N}"
+            ),
+        });
+        MAX_PRODUCT_N
+    } else {
+        np
+    };
+    if np < n && np < MAX_PRODUCT_N {
         c.add("float.product", n, |b| {
             let x = float_inputs(b, fmt, n)?;
             Ok(fl::product::product(b, &x)?.bits)
