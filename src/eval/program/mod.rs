@@ -91,7 +91,8 @@ pub struct RunStats {
     pub peak_tensor_bytes: u64,
     /// Largest bytes of one chunk's lane batches (inputs and outputs).
     pub peak_chunk_bytes: u64,
-    /// Bytes held by the backend at the end (compiled templates and scratch).
+    /// Largest bytes held by the backend after a template evaluation (compiled templates and
+    /// their scratch).
     pub backend_bytes: u64,
 }
 
@@ -380,6 +381,7 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
                         let te = Instant::now();
                         let out = self.backend.evaluate(*template, tp, &lane_batch)?;
                         stats.eval_seconds += te.elapsed().as_secs_f64();
+                        stats.backend_bytes = stats.backend_bytes.max(self.backend.bytes());
                         stats.peak_chunk_bytes = stats
                             .peak_chunk_bytes
                             .max((lane_batch.words().len() + out.words().len()) as u64 * 8);
@@ -441,7 +443,6 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
             debug_assert!(vals.iter().all(|v| v.len() as u64 == d.len), "{name}");
             result.push(vals);
         }
-        stats.backend_bytes = self.backend.bytes();
         stats.seconds = t0.elapsed().as_secs_f64();
         Ok((result, stats))
     }
