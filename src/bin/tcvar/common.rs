@@ -76,42 +76,35 @@ pub fn format(p: u32, q: u32) -> Result<Format, CliError> {
     Format::new(p, q).map_err(|e| CliError::User(e.to_string()))
 }
 
-/// The evaluators chosen for `backend`, with the line explaining the choice.
-pub fn evaluators(
+/// The evaluators chosen for `backend` from a CPU and a GPU constructor, with the line
+/// explaining the choice (`name` gives an evaluator's report name, "gpu: <adapter>"). `auto`
+/// falls back to the CPU, with the reason, when no GPU evaluator can be made.
+pub fn choose<E>(
     backend: Backend,
-    lv: &tcvar::circuit::Levelized,
-) -> Result<(Vec<Box<dyn Evaluator>>, String), CliError> {
-    let cpu = || -> Result<Box<dyn Evaluator>, CliError> {
-        Ok(Box::new(
-            CpuEvaluator::new(lv).map_err(|e| CliError::Failure(e.to_string()))?,
-        ))
-    };
-    let gpu = || -> Result<Box<dyn Evaluator>, EvalError> {
-        Ok(Box::new(GpuEvaluator::new(lv, &GpuOptions::default())?))
-    };
+    cpu: impl Fn() -> Result<E, CliError>,
+    gpu: impl Fn() -> Result<E, EvalError>,
+    name: impl Fn(&E) -> String,
+) -> Result<(Vec<E>, String), CliError> {
     match backend {
         Backend::Cpu => Ok((vec![cpu()?], "CPU evaluator (--backend cpu)".into())),
         Backend::Gpu => match gpu() {
             Ok(g) => {
-                let n = g.name();
-                Ok((vec![g], format!("GPU evaluator on {n} (--backend gpu)")))
+                let n = name(&g);
+                Ok((vec![g], format!("{n} (--backend gpu)")))
             }
             Err(e) => Err(CliError::User(format!("--backend gpu: {e}"))),
         },
         Backend::Both => match gpu() {
             Ok(g) => {
-                let n = g.name();
+                let n = name(&g);
                 Ok((vec![cpu()?, g], format!("CPU and GPU evaluators ({n})")))
             }
             Err(e) => Err(CliError::User(format!("--backend both: {e}"))),
         },
         Backend::Auto => match gpu() {
             Ok(g) => {
-                let n = g.name();
-                Ok((
-                    vec![g],
-                    format!("GPU evaluator on {n} (an adapter was found)"),
-                ))
+                let n = name(&g);
+                Ok((vec![g], format!("{n} (an adapter was found)")))
             }
             Err(e) => Ok((
                 vec![cpu()?],
@@ -119,6 +112,25 @@ pub fn evaluators(
             )),
         },
     }
+}
+
+/// The circuit evaluators chosen for `backend`, with the line explaining the choice.
+pub fn evaluators(
+    backend: Backend,
+    lv: &tcvar::circuit::Levelized,
+) -> Result<(Vec<Box<dyn Evaluator>>, String), CliError> {
+    choose(
+        backend,
+        || -> Result<Box<dyn Evaluator>, CliError> {
+            Ok(Box::new(
+                CpuEvaluator::new(lv).map_err(|e| CliError::Failure(e.to_string()))?,
+            ))
+        },
+        || -> Result<Box<dyn Evaluator>, EvalError> {
+            Ok(Box::new(GpuEvaluator::new(lv, &GpuOptions::default())?))
+        },
+        |e| e.name(),
+    )
 }
 
 /// Evaluate `inputs` with `ev`, timing it.

@@ -216,46 +216,20 @@ fn program_evaluators(
     backend: Backend,
     opts: &ProgramOptions,
 ) -> Result<(Vec<ProgramEv>, String), CliError> {
-    let cpu = || ProgramEv::Cpu(CpuProgramEvaluator::new(opts.clone()));
-    let gpu = || -> Result<ProgramEv, EvalError> {
-        let g = GpuOptions::default();
-        let ctx = Arc::new(GpuContext::new(&g)?);
-        Ok(ProgramEv::Gpu(GpuProgramEvaluator::with_context(
-            ctx,
-            &g,
-            opts.clone(),
-        )))
-    };
-    match backend {
-        Backend::Cpu => Ok((vec![cpu()], "CPU evaluator (--backend cpu)".into())),
-        Backend::Gpu => match gpu() {
-            Ok(g) => {
-                let n = g.name();
-                Ok((vec![g], format!("GPU evaluator on {n} (--backend gpu)")))
-            }
-            Err(e) => Err(CliError::User(format!("--backend gpu: {e}"))),
+    common::choose(
+        backend,
+        || Ok(ProgramEv::Cpu(CpuProgramEvaluator::new(opts.clone()))),
+        || -> Result<ProgramEv, EvalError> {
+            let g = GpuOptions::default();
+            let ctx = Arc::new(GpuContext::new(&g)?);
+            Ok(ProgramEv::Gpu(GpuProgramEvaluator::with_context(
+                ctx,
+                &g,
+                opts.clone(),
+            )))
         },
-        Backend::Both => match gpu() {
-            Ok(g) => {
-                let n = g.name();
-                Ok((vec![cpu(), g], format!("CPU and GPU evaluators ({n})")))
-            }
-            Err(e) => Err(CliError::User(format!("--backend both: {e}"))),
-        },
-        Backend::Auto => match gpu() {
-            Ok(g) => {
-                let n = g.name();
-                Ok((
-                    vec![g],
-                    format!("GPU evaluator on {n} (an adapter was found)"),
-                ))
-            }
-            Err(e) => Ok((
-                vec![cpu()],
-                format!("CPU evaluator: no usable GPU adapter ({e})"),
-            )),
-        },
-    }
+        |e| e.name(),
+    )
 }
 
 fn json_u128(x: u128) -> serde_json::Value {
@@ -502,7 +476,11 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
             );
         }
         if let Some(dir) = &a.out {
-            println!("wrote {}/summary.json", dir.display());
+            if until == Until::Image {
+                println!("wrote {0}/images.png and {0}/summary.json", dir.display());
+            } else {
+                println!("wrote {}/summary.json", dir.display());
+            }
         }
     }
     Ok(if refs.is_none() || all_exact {
