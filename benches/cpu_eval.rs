@@ -1,4 +1,4 @@
-//! CPU evaluator bench (issue 3): gate-evals/s (gates x instances per second) at batch 4096.
+//! CPU evaluator bench: gate-evals/s (gates x instances per second) at batch 4096.
 //!
 //! Circuits (all from `circuit::random::layered`; the GPU bench uses the same specs):
 //! - `and_or2_wide`: 4 layers of 32768 2-input AND/OR gates, each layer reading the previous;

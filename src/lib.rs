@@ -4,7 +4,7 @@
 //! threshold circuits (the uniform TC^0 families of "Circuit Complexity Bounds for Visual
 //! Autoregressive Model") and evaluate them in large bit-sliced batches on the CPU and the GPU.
 //!
-//! Data flows one way (see `DESIGN.md` §1):
+//! Data flows one way (see docs/float.md):
 //! - [`float`]: the F(p, q) reference arithmetic, the single source of truth for numerics;
 //! - [`circuit`]: the threshold-gate IR, its builder, levelizer, statistics, file format and export;
 //! - [`gadgets`]: constant-depth integer and float arithmetic built into a circuit;

@@ -1,4 +1,4 @@
-//! Acceptance tests of the CPU evaluator (issue 3, item 6): random circuits evaluated in
+//! Acceptance tests of the CPU evaluator: random circuits evaluated in
 //! bit-sliced batches must equal a naive per-instance interpreter of the netlist, written here
 //! independently of the evaluator (it reads `Circuit::nodes` and `Circuit::forms`, not the
 //! levelized arrays, and does not call `Circuit::eval_single`).

@@ -1,4 +1,4 @@
-//! Edge cases of DESIGN §2: saturation, flush to zero, x/0, 0/0, sqrt and rsqrt of non-positive
+//! Edge cases of docs/float.md: saturation, flush to zero, x/0, 0/0, sqrt and rsqrt of non-positive
 //! values, floor in odd formats, format errors, and the bit encoding's canonical form.
 
 use std::cmp::Ordering;

@@ -1,4 +1,4 @@
-//! F(24,9), F(11,6) and F(8,9) against IEEE binary32, binary16 and bfloat16 (DESIGN §2: for
+//! F(24,9), F(11,6) and F(8,9) against IEEE binary32, binary16 and bfloat16 (docs/float.md: for
 //! inputs and results in the normal range, add, sub, mul, div and sqrt equal the IEEE result).
 //!
 //! References:

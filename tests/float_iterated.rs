@@ -1,4 +1,4 @@
-//! Iterated sum, iterated product and dot product against exact BigInt oracles (DESIGN §2:
+//! Iterated sum, iterated product and dot product against exact BigInt oracles (docs/float.md:
 //! exact result, one rounding; dot = round(sum_i round(a_i * b_i))).
 //!
 //! The oracle keeps values as dyadic integers `N * 2^E` (BigInt) and rounds with its own code.

@@ -1,4 +1,4 @@
-//! The gadget report (issue 4, item 3): printed for F(4,4), F(8,5), F(11,6) at n = 16 and 256
+//! The gadget report: printed for F(4,4), F(8,5), F(11,6) at n = 16 and 256
 //! (run with `--nocapture` to see it), with its summary depths checked against depths measured
 //! here independently (each gadget rebuilt alone, `Circuit::depth`).
 

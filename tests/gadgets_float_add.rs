@@ -1,6 +1,6 @@
 //! Float add/sub/compare/max/argmax/floor/sum/dot gadgets against the `float` reference, bit
 //! for bit: exhaustive at F(4,4), seeded random at F(8,5) and F(11,6), and the constant-depth
-//! checks of issue 4.
+//! checks.
 //!
 //! Circuits are evaluated by a small independent bit-sliced interpreter of the netlist (64
 //! instances per word, forms summed once per bank), cross-checked against

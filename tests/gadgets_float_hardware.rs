@@ -1,5 +1,5 @@
 //! The add, sub and mul *circuits* against IEEE hardware: F(24,9) against f32 and F(11,6)
-//! against f16 (DESIGN §2: for inputs and results in the normal range they must agree bit for
+//! against f16 (docs/float.md: for inputs and results in the normal range they must agree bit for
 //! bit), on seeded random operands drawn from regimes that stress alignment and rounding:
 //! independent exponents, exponent differences around p, far-apart operands (sticky only),
 //! near cancellation, exact ties (half-ulp addends, odd products), long runs of ones (carries

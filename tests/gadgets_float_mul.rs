@@ -1,4 +1,4 @@
-//! Bit-exactness of the multiplicative and table float gadgets (issue 4): mul, mul by a
+//! Bit-exactness of the multiplicative and table float gadgets: mul, mul by a
 //! constant, div, the iterated product, exp, sqrt, rsqrt. Each circuit is evaluated by the CPU
 //! evaluator and compared with the `float` reference: exhaustively for F(4,4), on >= 10^5
 //! seeded random inputs (special values mixed in) for F(8,5) and F(11,6).

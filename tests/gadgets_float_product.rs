@@ -1,4 +1,4 @@
-//! The iterated float product (issue 4, paper Lemma 3.5 part 2): bit-exact against
+//! The iterated float product: bit-exact against
 //! `Format::product` (exhaustive pairs at F(4,4); random operand lists of many shapes for
 //! n = 2, 3, 8, 64, 256 at F(4,4) and F(8,5)), constant depth for n >= 8 and polynomial size
 //! (fitted log-log slopes of gates and wires below 2.2) for n = 2..1024 at F(8,5), and errors

@@ -1,4 +1,4 @@
-//! The iterated float sum and the dot product (issue 12: the grid placed in two stages and
+//! The iterated float sum and the dot product (the grid placed in two stages and
 //! summed by column counts) against the `float` reference, bit for bit: exhaustive at tiny
 //! formats, seeded random with heavy cancellation, ties, saturation and flush at F(8,5) (n up
 //! to 16384) and F(11,6), the exact partial sums of `fixed`, and depth independent of n.

@@ -1,4 +1,4 @@
-//! GPU evaluator cross-checks (issue 5): the GPU output must equal, bit for bit, the netlist
+//! GPU evaluator cross-checks: the GPU output must equal, bit for bit, the netlist
 //! reference `Circuit::eval_single` (an independent, per-instance interpreter of the
 //! unlevelized netlist) and the CPU evaluator's output.
 //!

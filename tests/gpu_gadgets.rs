@@ -1,4 +1,4 @@
-//! Every gadget circuit on the GPU (issue 5, acceptance): the GPU evaluator's output batch must
+//! Every gadget circuit on the GPU: the GPU evaluator's output batch must
 //! equal the CPU evaluator's, bit for bit, for batch sizes 1, 31, 32, 33, 1000 and 4096, with an
 //! all-zero and an all-one input row set among the instances (raw rows, canonical or not), and
 //! on every canonical instance the decoded outputs must equal an independent reference: `u128`

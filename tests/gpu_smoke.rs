@@ -1,4 +1,4 @@
-//! GPU smoke test (issue 2, item 4): request an adapter, run `shaders/smoke.wgsl`, and check
+//! GPU smoke test: request an adapter, run `shaders/smoke.wgsl`, and check
 //! its output against the same formula computed on the CPU.
 //!
 //! Without an adapter the test fails when `TCVAR_REQUIRE_GPU=1` and otherwise prints loudly

@@ -1,4 +1,4 @@
-//! Program evaluation (DESIGN §8): the recorded VAR pass evaluated template by template on the
+//! Program evaluation (docs/program.md): the recorded VAR pass evaluated template by template on the
 //! CPU and GPU program evaluators equals the flattened circuit and the F(p, q) reference, bit
 //! for bit; memory limits, bad inputs and bad weights are refused with clear errors.
 

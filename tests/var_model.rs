@@ -1,4 +1,4 @@
-//! Acceptance tests of the VAR pass (issue 7): the compiled circuit equals the F(p, q)
+//! Acceptance tests of the VAR pass: the compiled circuit equals the F(p, q)
 //! reference bit for bit on the CPU and GPU evaluators (token indices included), the F(p, q)
 //! image approaches the f32 image as p grows, the depth of the whole pass is independent of
 //! the width and of the token-map sizes and affine in the number of scales (Theorem 5.11 with

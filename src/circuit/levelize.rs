@@ -58,7 +58,7 @@ impl Level {
 ///   `n_f = form_offsets[f+1] - form_offsets[f]` terms, compared against each threshold
 ///   `thresholds[bank_offsets[f]..bank_offsets[f+1]]` (sorted ascending): output `[S >= t]`.
 ///
-/// Compact weights (issue 3: at most 8 bytes per wire). The weights are not stored as one `i64`
+/// Compact weights (at most 8 bytes per wire). The weights are not stored as one `i64`
 /// per term but in the byte pool `form_weight_bytes`, each form at its own width: form `f`'s
 /// weights are the bytes `form_weight_offsets[f]..form_weight_offsets[f+1]`, i.e. `n_f` weights of
 /// `width_f = (form_weight_offsets[f+1] - form_weight_offsets[f]) / n_f` bytes each, little-endian

@@ -1,4 +1,4 @@
-//! The threshold-gate IR (DESIGN §3).
+//! The threshold-gate IR (docs/circuit_format.md).
 //!
 //! A circuit is a DAG of *threshold gates* `out = [sum_i w_i * x_i >= theta]` over wires held in
 //! flat arrays indexed by `u32` ([`Wire`]); literals ([`Lit`]) carry a complement bit so that NOT

@@ -1,4 +1,4 @@
-//! The versioned binary file format of a [`Circuit`] (DESIGN §3; specification in
+//! The versioned binary file format of a [`Circuit`] (docs/circuit_format.md; specification in
 //! `docs/circuit_format.md`).
 //!
 //! A file is a 40-byte header followed by the payload:

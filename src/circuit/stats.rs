@@ -1,4 +1,4 @@
-//! Size and depth statistics of a circuit and of each of its named regions (DESIGN §3).
+//! Size and depth statistics of a circuit and of each of its named regions (docs/circuit_format.md).
 //!
 //! Two kinds of size are reported side by side:
 //! - the *theoretical size* of the threshold circuit, as in the paper: the number of gates and the

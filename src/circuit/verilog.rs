@@ -1,5 +1,5 @@
 //! Export of a [`Circuit`] to structural Verilog-2005, for simulation by an independent tool
-//! (Icarus Verilog in the tests) (DESIGN §3).
+//! (Icarus Verilog in the tests) (docs/circuit_format.md).
 //!
 //! The module has one port per non-empty input word (`in_<name>`, bit `j` = bit `j` of the word)
 //! and per non-empty output word (`out_<name>`); names are reduced to `[A-Za-z0-9_]` and made

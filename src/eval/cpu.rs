@@ -1,4 +1,4 @@
-//! The CPU batch evaluator (DESIGN §5): bit-sliced `u64` batches, levels in order, rayon.
+//! The CPU batch evaluator (docs/gpu.md): bit-sliced `u64` batches, levels in order, rayon.
 //!
 //! [`CpuEvaluator::new`] compiles a [`Levelized`] circuit once into its own *program*: within
 //! each level the rows are renumbered so that gates of one kind are contiguous (2-input AND,
@@ -12,7 +12,7 @@
 //!   `w * x = w + |w| * !x`), and each threshold of the bank is one bit-sliced comparison with
 //!   a constant;
 //! - **per-instance sums** (large weights): a signed `i64` sum per instance, compared with every
-//!   threshold of the bank. The sum is computed once per bank (DESIGN §3).
+//!   threshold of the bank. The sum is computed once per bank (docs/circuit_format.md).
 //!
 //! Evaluation processes the batch in *column blocks* of `B` words (`B` a power of two up to
 //! [`CpuOptions::max_block_words`]): the wire values of one block are a row-major

@@ -1,4 +1,4 @@
-//! Batch evaluators (DESIGN §5): compile a levelized circuit once, evaluate many batches.
+//! Batch evaluators (docs/gpu.md): compile a levelized circuit once, evaluate many batches.
 //!
 //! Both evaluators take and return [`Batch`]es in the same bit-sliced layout and must produce
 //! identical outputs for every circuit.

@@ -23,7 +23,7 @@
 //! 3. `n = floor(U_s / 2^G)`, `v = U_s mod 2^G` split into the top `t_idx` bits `h` and the
 //!    low bits `l`;
 //! 4. `S = poly(h, l)` (an integer, about `2^(v / 2^G) 2^W`);
-//! 5. the result is `round(S 2^(n - W))` (DESIGN §2: nearest even, saturation, flush).
+//! 5. the result is `round(S 2^(n - W))` (docs/float.md: nearest even, saturation, flush).
 //!
 //! Every step is integer arithmetic with a fixed truncation rule, so the circuit can reproduce
 //! it. The error of `S 2^(n - W)` relative to `e^x` is bounded by [`ExpPlan::error_bound`]

@@ -13,7 +13,7 @@ pub const MIN_Q: u32 = 2;
 /// Largest supported exponent width q.
 pub const MAX_Q: u32 = 16;
 
-/// The float format F(p, q) of DESIGN §2.
+/// The float format F(p, q) of docs/float.md.
 ///
 /// A value is zero or `(-1)^s * m * 2^e` with an integer significand `m` in
 /// `[2^(p-1), 2^p)` and an integer exponent `e` in `[e_min, e_max] = [-2^(q-1), 2^(q-1) - 1]`.

@@ -1,6 +1,6 @@
 //! # F(p, q): the reference float arithmetic
 //!
-//! The single source of truth for numerics (DESIGN §2). Every circuit gadget is checked bit for
+//! The single source of truth for numerics (docs/float.md). Every circuit gadget is checked bit for
 //! bit against this module; nothing here knows about circuits.
 //!
 //! ## Values

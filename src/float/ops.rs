@@ -104,7 +104,7 @@ impl Float {
         })
     }
 
-    /// The largest representable integer-valued value `<= self` (DESIGN §2). Values with
+    /// The largest representable integer-valued value `<= self` (docs/float.md). Values with
     /// `e >= 0` are integers and return themselves; zero is always a candidate, so in formats
     /// where small integers are not representable the result may be zero (or, for negative
     /// inputs, the nearest representable integer below).

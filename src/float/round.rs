@@ -1,4 +1,4 @@
-//! The one rounding rule of DESIGN §2, written once: round to nearest p-bit significand (ties
+//! The one rounding rule of docs/float.md, written once: round to nearest p-bit significand (ties
 //! to even), then saturate above `e_max` and flush below `e_min`.
 
 use num_bigint::BigUint;
@@ -50,7 +50,7 @@ impl Format {
         }
     }
 
-    /// `round(magnitude * 2^exp2)` with the sign `negative`, per DESIGN §2: round to nearest
+    /// `round(magnitude * 2^exp2)` with the sign `negative`, per docs/float.md: round to nearest
     /// p-bit significand (ties to even), then saturate above `e_max`, flush to zero below
     /// `e_min`. A zero magnitude gives zero (never a negative zero).
     pub fn round_exact(self, negative: bool, magnitude: &BigUint, exp2: i64) -> Float {
@@ -76,7 +76,7 @@ impl Format {
         )
     }
 
-    /// `round(x)` of an f64, per DESIGN §2 (correctly rounded, saturating, flushing); ±infinity
+    /// `round(x)` of an f64, per docs/float.md (correctly rounded, saturating, flushing); ±infinity
     /// saturates to the largest finite value of that sign, ±0.0 gives zero, NaN is
     /// `Err(FloatError::NotANumber)`.
     pub fn from_f64(self, x: f64) -> Result<Float, FloatError> {

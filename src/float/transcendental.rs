@@ -4,7 +4,7 @@
 //!
 //! # The correctly rounded exp
 //!
-//! `x.exp_correctly_rounded()` is `round(e^x)` (DESIGN §2: nearest p-bit significand, ties to
+//! `x.exp_correctly_rounded()` is `round(e^x)` (docs/float.md: nearest p-bit significand, ties to
 //! even, then saturation above `e_max` and flush below `e_min`). Since `e^x` is transcendental for
 //! every nonzero rational `x`, it is never a rounding boundary, so the correctly rounded result is
 //! a well-defined function of the input bits; a circuit reproduces it exactly as a lookup table
@@ -42,7 +42,7 @@ const FAST_FRAC: u32 = 60;
 const MAX_PREC: u64 = 1 << 16;
 
 impl Float {
-    /// `round(sqrt(x))`, correctly rounded; `sqrt` of a negative value is zero (DESIGN §2).
+    /// `round(sqrt(x))`, correctly rounded; `sqrt` of a negative value is zero (docs/float.md).
     pub fn sqrt(self) -> Float {
         let f = self.format();
         if self.is_zero() || self.is_negative() {
@@ -74,7 +74,7 @@ impl Float {
         f.round_u128(false, r, -(k as i64) - e / 2, sticky)
     }
 
-    /// exp (DESIGN §2): within one unit in the last place of `e^x`, by a documented algorithm
+    /// exp (docs/float.md): within one unit in the last place of `e^x`, by a documented algorithm
     /// that the circuits share exactly. In formats with `p + q <= EXP_CR_MAX_BITS` (= 20) it is
     /// `round(e^x)`, correctly rounded ([`Float::exp_correctly_rounded`]; the circuit is a
     /// lookup table over every input); in wider formats it is the shared algorithm of

@@ -1,4 +1,4 @@
-//! Constant-depth integer word gadgets (DESIGN §4; `reference/constructions.md` items 1-6, 10).
+//! Constant-depth integer word gadgets (docs/float.md; docs/float.md).
 //!
 //! A *word* is a slice of literals, least significant bit first. Words are unsigned unless the
 //! function name says `signed` (two's complement, the last literal is the sign bit). Every
@@ -15,7 +15,7 @@
 //! column i)`, modulo `2^out_width`. Everything additive (add, sub, neg, iterated sums,
 //! popcount, multiplication) places literals into columns and calls it:
 //! - *direct* ([`SumStrategy::Direct`], depth [`DEPTH_SUM_DIRECT`] = 2): bit `j` of the sum is
-//!   a staircase on `S_j = sum_{i <= j} 2^i c_i` (constructions.md item 2): one bank of
+//!   a staircase on `S_j = sum_{i <= j} 2^i c_i` (docs/float.md item 2): one bank of
 //!   thresholds `k * 2^j` on that form, then `[sum_k (-1)^(k+1) g_k >= 1]`. Needs the largest
 //!   `S_j` (relative to the lowest non-empty column) within the weight budget `2^61`.
 //! - *blocked* ([`SumStrategy::Blocked`], depth [`DEPTH_SUM_BLOCKED`] = 5; item 3): the
@@ -181,7 +181,7 @@ pub fn sum_strategy_for(cols: &[Vec<Lit>], out_width: usize) -> SumStrategy {
 /// Depth (above the deepest input): at most [`DEPTH_SUM_DIRECT`] = 2 with
 /// [`SumStrategy::Direct`], at most [`DEPTH_SUM_BLOCKED`] = 5 with [`SumStrategy::Blocked`];
 /// [`SumStrategy::Auto`] picks as [`sum_strategy_for`] says. Gates: about `2 * c` thresholds
-/// per output bit, `c` the largest column count (constructions.md items 2 and 3).
+/// per output bit, `c` the largest column count (docs/float.md items 2 and 3).
 ///
 /// Errors: [`GadgetError::Unsupported`] when the direct construction is forced beyond the weight
 /// budget, or when no block size satisfies the blocked construction's bounds (more than 2^30
@@ -948,7 +948,7 @@ fn ext(
     Ok(out)
 }
 
-/// The largest of n unsigned words of equal width (all-pairs comparison, constructions.md
+/// The largest of n unsigned words of equal width (all-pairs comparison, docs/float.md
 /// item 10). Depth [`cmp_depth`]`(w) + 2` (3 up to 59 bits): comparisons, then per output bit
 /// `OR_i (AND_j [x_i beats x_j] AND x_ik)`. O(n^2) comparators.
 /// Errors: [`GadgetError::TooFewOperands`] for n = 0, [`GadgetError::WidthMismatch`].
@@ -1079,7 +1079,7 @@ fn eq_const_lits(amount: &[Lit], k: usize) -> Option<Vec<Lit>> {
 
 /// `(x << amount) mod 2^out_width` for a data-dependent unsigned `amount`. Depth 2: output bit
 /// `t` is `OR_k AND([amount == k] literals, x_(t-k))` (the decode of `amount` is absorbed into
-/// the AND, constructions.md item 6). Gates about `out_width * min(w, out_width)`.
+/// the AND, docs/float.md item 6). Gates about `out_width * min(w, out_width)`.
 pub fn shl(b: &mut Builder, x: &[Lit], amount: &[Lit], out_width: usize) -> Result<Vec<Lit>> {
     let mut out = Vec::with_capacity(out_width);
     for t in 0..out_width {
@@ -1156,7 +1156,7 @@ pub fn shr_sticky(
 // ===================================================================== leading one
 
 /// One-hot vector of the most significant set bit of `x` (all zero when `x == 0`), width `w`:
-/// `lead_k = AND(x_k, NOT x_j for j > k)`, one gate each (constructions.md item 5). Depth 1.
+/// `lead_k = AND(x_k, NOT x_j for j > k)`, one gate each (docs/float.md item 5). Depth 1.
 pub fn leading_one(b: &mut Builder, x: &[Lit]) -> Result<Vec<Lit>> {
     let mut out = Vec::with_capacity(x.len());
     for k in 0..x.len() {

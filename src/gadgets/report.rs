@@ -1,4 +1,4 @@
-//! The gadget report (issue 4, item 3): every integer and float gadget built alone for one
+//! The gadget report: every integer and float gadget built alone for one
 //! format and operand count, with its depth and size, and the measured depths the paper names
 //! (Lemmas 3.5-3.7): `d_std` (the largest of float add, mul, div and compare), `d_sum` (the
 //! iterated sum, the paper's d_⊕), `d_prod` (the iterated product, d_⊗), `d_exp` and `d_sqrt`.

@@ -91,7 +91,7 @@ impl Unary {
 }
 
 /// The arithmetic a model block may use. Every method has the F(p, q) semantics of
-/// [`crate::float`] (DESIGN §2) in [`RefArith`] and [`CircuitArith`].
+/// [`crate::float`] (docs/float.md) in [`RefArith`] and [`CircuitArith`].
 pub trait Arith {
     /// A scalar value.
     type V: Clone;
@@ -128,7 +128,7 @@ pub trait Arith {
     /// The exact sum of `xs`, not rounded (zero for no operands).
     fn acc_sum(&mut self, xs: &[Self::V]) -> Result<Self::Acc>;
     /// The exact sum of the partial sums `parts`, rounded once: `acc_round([acc_sum(a),
-    /// acc_sum(b)]) = sum(a ++ b)` (DESIGN §2's iterated sum, computed in two stages).
+    /// acc_sum(b)]) = sum(a ++ b)` (docs/float.md's iterated sum, computed in two stages).
     fn acc_round(&mut self, parts: &[Self::Acc]) -> Result<Self::V>;
     /// The largest of `xs` (at least one operand).
     fn max_n(&mut self, xs: &[Self::V]) -> Result<Self::V>;

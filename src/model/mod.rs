@@ -1,4 +1,4 @@
-//! VAR configuration, weights, reference forward pass and compiler (DESIGN §6).
+//! VAR configuration, weights, reference forward pass and compiler (docs/var.md).
 //!
 //! Every block is written once, generic over [`arith::Arith`]: the same code is the F(p, q)
 //! reference, the circuit compiler and the f32 model.

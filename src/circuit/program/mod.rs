@@ -1,4 +1,4 @@
-//! Uniform circuits: a *program* of circuit templates applied over index spaces (DESIGN §8).
+//! Uniform circuits: a *program* of circuit templates applied over index spaces (docs/program.md).
 //!
 //! A circuit too large to hold as one netlist is described by a small machine, as the paper's
 //! notion of a uniform family has it: a few explicit circuits ([`Template`]s, each built and
@@ -148,7 +148,7 @@ pub struct Cost {
     /// Threshold gates (every threshold of a bank is one gate).
     pub gates: u64,
     /// Terms: the total size of the linear forms (an AND/OR gate's literals, a bank's shared
-    /// form once): the work every lane of an evaluator adds up (DESIGN §9).
+    /// form once): the work every lane of an evaluator adds up (docs/float.md).
     pub terms: u64,
     /// Wires: the sum of every gate's fan-in (a bank's form counts once per threshold).
     pub wires: u64,

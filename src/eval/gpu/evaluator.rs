@@ -134,7 +134,7 @@ enum Stage {
     Ran { instances: usize, words: u32 },
 }
 
-/// The GPU evaluator (DESIGN §5): a levelized circuit uploaded once, then evaluated for many
+/// The GPU evaluator (docs/gpu.md): a levelized circuit uploaded once, then evaluated for many
 /// bit-sliced batches, bit-exact with the CPU evaluator.
 ///
 /// Per batch (or per column chunk of a batch too wide for the binding limit): the inputs are

@@ -1,4 +1,4 @@
-//! The GPU batch evaluator on wgpu (DESIGN §5): levelized threshold circuits as WGSL compute
+//! The GPU batch evaluator on wgpu (docs/gpu.md): levelized threshold circuits as WGSL compute
 //! kernels over bit-sliced batches, bit-exact with the CPU evaluator.
 //!
 //! - [`context`]: adapter and device selection with the adapter's real limits, error capture.

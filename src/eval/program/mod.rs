@@ -1,5 +1,5 @@
 //! Evaluating a uniform program ([`crate::circuit::program::Program`]) without materialising
-//! its circuit (DESIGN §8).
+//! its circuit (docs/program.md).
 //!
 //! The program is run step by step. Every tensor value is held bit-sliced over the batch
 //! ([`TensorData`]); a [`Step::Apply`] is evaluated over `lanes = instances x batch` lanes, lane

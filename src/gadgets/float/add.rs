@@ -1,10 +1,10 @@
-//! Float addition and subtraction of two operands: `round(x ± y)` (DESIGN §2: exact result,
+//! Float addition and subtraction of two operands: `round(x ± y)` (docs/float.md: exact result,
 //! one rounding to nearest even, saturation above `e_max`, flush below `e_min`, one zero).
 //!
 //! `sub(x, y)` is `x + (-y)`: the negation only complements `y`'s sign literal, so it costs
 //! nothing.
 //!
-//! # Construction (constructions.md items 1, 2, 5-7), depth 6
+//! # Construction (docs/float.md), depth 6
 //!
 //! The operands are aligned by their exponent difference instead of being placed on the full
 //! `2^q`-column grid of the iterated sum (`super::sum`). With `a` the operand of larger
@@ -62,14 +62,14 @@ use super::FloatWord;
 /// Guard bits kept between the larger operand's last bit and the sticky bit.
 const GUARD: i64 = 2;
 
-/// `round(x + y)` (DESIGN §2; `Float::add`). Depth 6.
+/// `round(x + y)` (docs/float.md; `Float::add`). Depth 6.
 /// Errors when the operands have different formats.
 pub fn add(b: &mut Builder, x: &FloatWord, y: &FloatWord) -> Result<FloatWord> {
     x.check_same("float add", y)?;
     add_signed(b, "float add", x, y, false)
 }
 
-/// `round(x - y)` (DESIGN §2; `Float::sub`). Depth 6, the same circuit as [`add`] with `y`'s
+/// `round(x - y)` (docs/float.md; `Float::sub`). Depth 6, the same circuit as [`add`] with `y`'s
 /// sign literal complemented.
 /// Errors when the operands have different formats.
 pub fn sub(b: &mut Builder, x: &FloatWord, y: &FloatWord) -> Result<FloatWord> {

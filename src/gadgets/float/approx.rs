@@ -3,12 +3,12 @@
 //! form, comparisons of forms too wide for one gate, and the polynomial seeds of `x^a`.
 //!
 //! - [`table_bits`]: a table of integers indexed by a small word, every output bit a staircase
-//!   on the index's value (constructions.md item 1): depth 2, one bank shared by all bits.
+//!   on the index's value (docs/float.md item 1): depth 2, one bank shared by all bits.
 //! - [`poly_form`]: the integer `S(h, l)` of a [`PiecewisePoly`] as one linear form: the table
 //!   bits of degree 0 directly, and one AND gate per kept bit product (depth 3 above the index
 //!   and low bits).
 //! - [`form_bits`]: bits `[lo, hi)` of a form's value, each a staircase on the form with its
-//!   weights reduced modulo `2^(j+1)` (constructions.md item 2): depth 2.
+//!   weights reduced modulo `2^(j+1)` (docs/float.md item 2): depth 2.
 //! - [`ge_wide`]: `[sum w_i l_i >= theta]` with weights beyond the builder's `2^62` bound, by
 //!   splitting every weight at bit B (`w = 2^B hi + lo`): the low form's `floor` is a bank, and
 //!   one gate on the high form plus that bank decides (depth 2 per split, recursively).
@@ -121,7 +121,7 @@ pub(crate) fn poly_form(
 
 /// Bits `[lo, hi)` of the value of the form `terms` (two's complement when the value can be
 /// negative): bit j is a staircase on the form with weights reduced modulo `2^(j+1)`, whose
-/// value is congruent to the form's (constructions.md item 2). Depth 2 above the terms.
+/// value is congruent to the form's (docs/float.md item 2). Depth 2 above the terms.
 pub(crate) fn form_bits(
     b: &mut Builder,
     op: &'static str,
@@ -386,7 +386,7 @@ pub(crate) fn seed_cost(poly: &PiecewisePoly, lo: u32, out_bits: u32) -> f64 {
 /// Bit `k` of `c + offset + sum passes` (`c` a word least significant first, each pass literal
 /// weighing 1) with `extra` folded in: `[bit_k + sum extra >= 1 + need]`. A staircase on
 /// `sum_{i <= k} 2^i c_i + sum passes + (offset mod 2^(k+1))`, which is congruent to the value
-/// modulo `2^(k+1)` (constructions.md item 2): depth 2 above `c` and the passes.
+/// modulo `2^(k+1)` (docs/float.md item 2): depth 2 above `c` and the passes.
 pub(crate) fn offset_bit(
     b: &mut Builder,
     c: &[Lit],

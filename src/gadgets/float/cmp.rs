@@ -1,11 +1,11 @@
-//! Float comparison (the usual total order of the values, DESIGN §2), max and argmax of n.
+//! Float comparison (the usual total order of the values, docs/float.md), max and argmax of n.
 //!
 //! The encoding is sign-magnitude with the magnitude ordered like the unsigned integer
 //! `A = bits[0, p + q)` (exponent above significand; zero is `A = 0`). Every comparison is an
 //! OR over the signs' cases of single gates `[case AND A - B >= k]` (weights `±2^j`), so:
 //! `lt`, `le`, `eq`, `compare`: depth 2.
 //!
-//! # Max and argmax of n: two-level blocking (constructions.md item 10, blocked)
+//! # Max and argmax of n: two-level blocking (docs/float.md, blocked)
 //!
 //! All pairs (item 10 as written) costs `n^2` comparators of about `2(p + q)` terms each.
 //! Instead the operands are cut into `k` blocks of `s = n / k` (sizes differ by at most one):

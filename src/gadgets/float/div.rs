@@ -1,5 +1,5 @@
 //! Float division `round(x / y)`: candidate-quotient thresholds for narrow formats
-//! (constructions.md item 8), a reciprocal seed with an exact remainder check for wide ones.
+//! (docs/float.md item 8), a reciprocal seed with an exact remainder check for wide ones.
 //! [`div`] picks by p (`DIV_CANDIDATES_MAX_P`); both are bit-exact with `Float::div`.
 //!
 //! # Candidate quotients ([`div_candidates`], `p <= 12`)
@@ -39,7 +39,7 @@ pub const MAX_DIV_P: u32 = 12;
 /// [`div`] uses [`div_candidates`] up to this p and [`div_reciprocal`] above.
 pub const DIV_CANDIDATES_MAX_P: u32 = 11;
 
-/// `round(x / y)` (DESIGN §2, bit-exact with `Float::div`): the exact quotient rounded once to
+/// `round(x / y)` (docs/float.md, bit-exact with `Float::div`): the exact quotient rounded once to
 /// nearest even, saturating above e_max and flushing below e_min; `x / 0` is the largest finite
 /// value with the sign of x and `0 / 0 = 0`.
 ///
@@ -190,7 +190,7 @@ const RECIP_EXTRA_BITS: u32 = 3;
 const RECIP_GUARDS: std::ops::RangeInclusive<u32> = 3..=12;
 
 /// `round(x / y)` by a reciprocal seed, one multiplication and an exact remainder check;
-/// bit-exact with `Float::div` (DESIGN §2: correctly rounded, saturating, flushing, `x / 0` the
+/// bit-exact with `Float::div` (docs/float.md: correctly rounded, saturating, flushing, `x / 0` the
 /// largest finite value with the sign of x, `0 / y = 0`).
 ///
 /// Construction (`m_x`, `m_y` the significands, `v = m_y / 2^(p-1)` in `[1, 2)`):

@@ -9,7 +9,7 @@
 //! operands is `round(2^e_min * (S_1 + S_2 + ...))` with `S_i` the exact partial sums: stage
 //! one ([`exact_sum`]) places each chunk's operands on the grid and adds them exactly; stage
 //! two ([`round_sum`]) adds the partial sums exactly and rounds once (RNE, saturation, flush,
-//! as DESIGN §2). The value equals [`super::sum::sum`] of all operands bit for bit; only the
+//! as docs/float.md). The value equals [`super::sum::sum`] of all operands bit for bit; only the
 //! circuit differs: its size is linear in n and no single template holds all operands, which
 //! is what lets a uniform program evaluate sums of 10^5 values (a GroupNorm over a 256x256
 //! map) with templates of bounded size.

@@ -1,7 +1,7 @@
-//! Float multiplication: `round(x * y)` (DESIGN §2), and the rounding core shared by every
+//! Float multiplication: `round(x * y)` (docs/float.md), and the rounding core shared by every
 //! product of significands (mul, mul by a constant, the iterated product of n).
 //!
-//! # Construction (constructions.md items 1, 2, 7)
+//! # Construction (docs/float.md)
 //!
 //! The exact significand product `P = m_x * m_y` is an integer linear form over the partial
 //! products `a_i AND b_j` (depth 1, weight `2^(i+j)`). [`round_product`] then rounds any such
@@ -53,7 +53,7 @@ pub(crate) fn form_range(terms: &[(Lit, i64)]) -> (i128, i128) {
 /// A 0/1 staircase on the form `terms`: the function starts at `f0` at the form's minimum and
 /// flips at every threshold in `toggles` (sorted, strictly increasing). Returns the gate
 /// `[f + sum extra >= 1 + need]`, i.e. `f` when the `extra` terms sum to `need` (depth: one
-/// bank plus one gate; constructions.md item 1).
+/// bank plus one gate; docs/float.md item 1).
 pub(crate) fn stair_toggles(
     b: &mut Builder,
     terms: &[(Lit, i64)],
@@ -146,7 +146,7 @@ pub(crate) struct ExactProduct<'a> {
     pub sign: Lit,
 }
 
-/// `round(P * 2^(X + exp_const + e_min))` in format `fmt` (DESIGN §2: nearest even, then
+/// `round(P * 2^(X + exp_const + e_min))` in format `fmt` (docs/float.md: nearest even, then
 /// saturation above e_max, flush below e_min), for the exact product described by `xp`.
 ///
 /// Depth: 3 above the deepest literal of `xp.sig_terms` (banks, shift-restricted staircases,
@@ -288,7 +288,7 @@ pub(crate) fn value_terms(bits: &[Lit]) -> Vec<(Lit, i64)> {
         .collect()
 }
 
-/// `round(x * y)` (DESIGN §2): the exact product rounded once to nearest even, saturating to
+/// `round(x * y)` (docs/float.md): the exact product rounded once to nearest even, saturating to
 /// the largest finite value of the product's sign above e_max and flushing to zero below
 /// e_min; a zero operand gives zero.
 ///

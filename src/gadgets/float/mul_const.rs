@@ -12,7 +12,7 @@ use crate::gadgets::error::{GadgetError, Result};
 use super::mul::{round_product, value_terms, ExactProduct, MAX_PRODUCT_BITS};
 use super::word::FloatWord;
 
-/// `round(x * c)` (DESIGN §2, bit-exact with `Float::mul`): nearest even, saturating to the
+/// `round(x * c)` (docs/float.md, bit-exact with `Float::mul`): nearest even, saturating to the
 /// largest finite value of the product's sign above e_max, flushing to zero below e_min;
 /// `c = 0` or `x = 0` gives zero.
 ///

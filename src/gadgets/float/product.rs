@@ -161,7 +161,7 @@ pub fn uses_log_construction(p: u32, n: usize) -> bool {
     n >= 2 && p <= LOG_MAX_P && (n >= LOG_MIN_OPERANDS || n > monomial_max_operands(p))
 }
 
-/// `round(x_1 * ... * x_n)`: the exact product rounded once (DESIGN §2; nearest even,
+/// `round(x_1 * ... * x_n)`: the exact product rounded once (docs/float.md; nearest even,
 /// saturating above e_max, flushing below e_min; any zero operand gives zero). `n = 1` returns
 /// the operand itself (it is its own rounded product).
 ///

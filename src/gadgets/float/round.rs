@@ -2,14 +2,14 @@
 //!
 //! [`round_pack`] turns an exact fixed-point magnitude (bits given as sums of mutually exclusive
 //! literals) plus a sign and a one-hot choice of exponent offsets into an encoded [`FloatWord`],
-//! applying DESIGN §2's `round()` exactly: round to nearest p-bit significand, ties to even,
+//! applying docs/float.md's `round()` exactly: round to nearest p-bit significand, ties to even,
 //! then saturate above `e_max` and flush below `e_min`. It costs **3 threshold layers** above the
 //! deepest input literal (2 for the exponent and sign fields):
 //!
 //! 1. for every candidate leading-one position `L` one gate each for "leading one at L and
 //!    window bit i set", "... round bit set", "... sticky set", and for every exponent case
 //!    "leading one at L and the rounding carries out of the window" / "... does not" (leading-one
-//!    detection, paper-free folklore, constructions.md items 5-7, folded into single gates);
+//!    detection, paper-free folklore, docs/float.md, folded into single gates);
 //! 2. the window bits, round and sticky bits are *sums* of the layer-1 gates (exactly one `L`
 //!    holds), so the increment carries `c_j = up AND w_0..w_{j-1}` and the XOR halves
 //!    `w_j AND NOT c_j`, `c_j AND NOT w_j` are single gates over layer 1; the exponent bits,
@@ -181,7 +181,7 @@ pub(crate) fn unit(lits: &[Lit]) -> Vec<(Lit, i64)> {
 ///   pass `[(Lit::TRUE, 0)]`. For a product `m_a * m_b * 2^(e_a + e_b)` pass one case per pair
 ///   of biased exponents `(E_a, E_b)` with `base = E_a + E_b + e_min`.
 ///
-/// Output: `round((-1)^sign * X * 2^(e_min + base))` per DESIGN §2 (nearest, ties to even;
+/// Output: `round((-1)^sign * X * 2^(e_min + base))` per docs/float.md (nearest, ties to even;
 /// saturation to the largest finite value above `e_max`; zero below `e_min`), encoded.
 /// Depth: 3 above the deepest input literal (`mag`, `cases`; `sign` may be one level later).
 pub fn round_pack(
@@ -328,7 +328,7 @@ pub fn round_pack(
     FloatWord::new(fmt, bits)
 }
 
-/// `floor(x)`: the largest representable integer-valued value `<= x` (DESIGN §2), depth 2.
+/// `floor(x)`: the largest representable integer-valued value `<= x` (docs/float.md), depth 2.
 ///
 /// Every output bit is an OR of single gates, each "input condition AND exponent case" with the
 /// increment carry of negative inputs (`ceil(|x|)`) folded in; see the reference `Float::floor`.

@@ -2,7 +2,7 @@
 //!
 //! # Semantics
 //!
-//! `sum(xs) = round(sum_i x_i)`: the exact sum of every operand, rounded once (DESIGN §2:
+//! `sum(xs) = round(sum_i x_i)`: the exact sum of every operand, rounded once (docs/float.md:
 //! nearest, ties to even, saturation above `e_max`, flush below `e_min`, one zero).
 //!
 //! # Construction: the full grid, placed in two stages and summed by column counts
@@ -18,7 +18,7 @@
 //! operands can add up to a carry into the window. Example with the window cut between
 //! `2^-40` and `2^-41`: `1 + 2^-p - 2^-40 + 3 * 2^-41` is above the tie `1 + 2^-p` and rounds
 //! up, while the window holds `1 + 2^-p - 2^-40` (below the tie) plus a positive sticky, which
-//! rounds down. An exact cut needs an exponent *gap* (constructions.md item 11, gap
+//! rounds down. An exact cut needs an exponent *gap* (docs/float.md, gap
 //! compression), whose detection costs `O(n^2)` comparisons; the grid is cheaper for the
 //! formats in use (`2^q <= 64`), so it is kept for every format.
 //!
@@ -41,7 +41,7 @@
 //! Every column thus receives, per operand, a signed sum of gates whose value is the operand's
 //! bit there (0 or 1). The **column count** `N_c = sum_i u-bit` (in `[0, n]`) is one bank per
 //! column (thresholds `1..n`, one shared form) and its binary digits are staircases on that
-//! bank (constructions.md items 1-2). `K` uses the thermometer identity
+//! bank (docs/float.md). `K` uses the thermometer identity
 //! `2^E = 1 + sum_(k=1..E) 2^(k-1)`: with `T_k = [s AND E >= k]` (one bank per operand),
 //! `K = sum_i s_i + sum_(k >= 1) 2^(k-1) sum_i T_(i,k)`, again one counted column per `k`.
 //!
@@ -700,7 +700,7 @@ pub fn sum(b: &mut Builder, xs: &[FloatWord]) -> Result<FloatWord> {
     sum_words(b, "float sum", xs)
 }
 
-/// The paper's dot product `round(sum_i round(a_i * b_i))` (DESIGN §2; `Format::dot`): each
+/// The paper's dot product `round(sum_i round(a_i * b_i))` (docs/float.md; `Format::dot`): each
 /// product by the float `mul` gadget (rounded), then one exact [`sum`] rounded once.
 ///
 /// Errors: vectors of different lengths, empty vectors, different formats, more than

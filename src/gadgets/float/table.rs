@@ -1,4 +1,4 @@
-//! exp, sqrt and reciprocal square root: lookup constructions (constructions.md item 9) for
+//! exp, sqrt and reciprocal square root: lookup constructions (docs/float.md item 9) for
 //! narrow formats, bit-exact with `Float::exp_fn`, `Float::sqrt` and `Float::rsqrt`, and the
 //! dispatch to the arithmetic constructions for wide formats ([`super::exp_poly`],
 //! [`super::root`]; the rule is stated on [`exp`] and [`root_uses_table`], and in

@@ -1,5 +1,5 @@
 //! Tensor-granular arithmetic: the model written once, recorded as a uniform program or run
-//! element by element (DESIGN §8).
+//! element by element (docs/program.md).
 //!
 //! Every tensor operation of the model is an *application*: a scalar [`Kernel`] (a function
 //! generic over the scalar [`Arith`] interface, e.g. "the dot product of n pairs plus a bias")

@@ -1,5 +1,5 @@
 //! The recording backend: every tensor operation becomes one application of a template in a
-//! [`Program`] (DESIGN §8).
+//! [`Program`] (docs/program.md).
 //!
 //! A template is the kernel run once on [`CircuitArith`] over fresh input words (one word per
 //! port word; a choice port is a binary index decoded to a one-hot inside the template, a

@@ -1,4 +1,4 @@
-//! The VAR generation pass (DESIGN §6, issue 7): configuration, weights, the autoregressive
+//! The VAR generation pass (docs/var.md): configuration, weights, the autoregressive
 //! transformer over scales, feature-map reconstruction, the VQ-VAE decoder, and the whole pass
 //! compiled into one threshold circuit (the paper's Theorem 5.11).
 //!
