@@ -311,11 +311,9 @@ impl Circuit {
         self.levelize_with_rows().0
     }
 
-    /// [`Circuit::levelize`], also returning the row of every wire (`u32::MAX` for wires that
-    /// were dropped as unused).
-    pub fn levelize_with_rows(&self) -> (Levelized, Vec<u32>) {
+    /// The wires the outputs depend on (the live cone), one flag per node.
+    fn live_cone(&self) -> Vec<bool> {
         let n = self.nodes.len();
-        // 1. Live cone of the outputs.
         let mut live = vec![false; n];
         for w in self.outputs.iter().flat_map(|w| w.bits.iter()) {
             live[w.wire().index()] = true;
@@ -336,7 +334,15 @@ impl Circuit {
                 }
             }
         }
-        // 2. Rows of the constant and the inputs.
+        live
+    }
+
+    /// [`Circuit::levelize`], also returning the row of every wire (`u32::MAX` for wires that
+    /// were dropped as unused).
+    pub fn levelize_with_rows(&self) -> (Levelized, Vec<u32>) {
+        let n = self.nodes.len();
+        // 1. The live cone; 2. rows of the constant and the inputs.
+        let live = self.live_cone();
         let mut row = vec![u32::MAX; n];
         row[0] = 0;
         let mut num_inputs = 0u32;

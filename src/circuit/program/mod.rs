@@ -583,8 +583,9 @@ impl Program {
         last
     }
 
-    /// Check every invariant (see the type's docs); errors name the step and what is wrong.
-    pub fn validate(&self) -> Result<()> {
+    /// Every template's circuit matches its ports and outputs (a declared but undefined
+    /// template does not).
+    fn check_templates(&self) -> Result<()> {
         for tp in &self.templates {
             let need_in: u64 = tp
                 .ports
@@ -601,6 +602,12 @@ impl Program {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Check every invariant (see the type's docs); errors name the step and what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        self.check_templates()?;
         let nt = self.tensors.len();
         let mut written = vec![false; nt];
         for (i, t) in self.tensors.iter().enumerate() {

@@ -37,7 +37,8 @@ use rayon::prelude::*;
 
 use super::{Batch, EvalError};
 use crate::circuit::program::{
-    next_index, num_instances, Gather, IndexMap, Program, Step, TemplateId, TensorDecl, TensorKind,
+    next_index, num_instances, Gather, IndexMap, Program, Step, TemplateId, TensorDecl, TensorId,
+    TensorKind,
 };
 use bits::{extract_bits, or_bits, set_bits, words_per_row, zeroed_words};
 
@@ -125,13 +126,7 @@ fn sliced_bytes(decl: &TensorDecl, batch: usize) -> u128 {
 /// last step that reads it (program outputs are kept to the end).
 pub fn tensor_peak_bytes(prog: &Program, batch: usize) -> u128 {
     let last = prog.last_reads();
-    let is_output: Vec<bool> = {
-        let mut v = vec![false; prog.tensors.len()];
-        for (_, t) in &prog.outputs {
-            v[t.index()] = true;
-        }
-        v
-    };
+    let is_output = output_mask(prog);
     let mut live: u128 = prog
         .inputs
         .iter()
@@ -151,18 +146,13 @@ pub fn tensor_peak_bytes(prog: &Program, batch: usize) -> u128 {
             live += sliced_bytes(&prog.tensors[t.index()], batch);
         }
         peak = peak.max(live);
-        let mut reads = step.reads();
-        reads.sort();
-        reads.dedup();
-        for t in reads {
+        for t in freed_by(step, s, &last, &is_output) {
             let d = &prog.tensors[t.index()];
-            if last[t.index()] == Some(s) && !is_output[t.index()] {
-                live -= match d.kind {
-                    TensorKind::Weight(_) => d.len as u128 * 8,
-                    TensorKind::Const(_) => 0,
-                    _ => sliced_bytes(d, batch),
-                };
-            }
+            live -= match d.kind {
+                TensorKind::Weight(_) => d.len as u128 * 8,
+                TensorKind::Const(_) => 0,
+                _ => sliced_bytes(d, batch),
+            };
         }
     }
     peak
@@ -217,88 +207,12 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
         weights: &mut WeightFn<'_>,
     ) -> Result<(TensorValues, RunStats), EvalError> {
         let t0 = Instant::now();
-        prog.validate()
-            .map_err(|e| EvalError::Unsupported(e.to_string()))?;
-        if inputs.len() != prog.inputs.len() {
-            return Err(EvalError::BatchShape(format!(
-                "{} input tensors given, the program has {}",
-                inputs.len(),
-                prog.inputs.len()
-            )));
-        }
-        let batch = inputs.first().map_or(0, |v| v.len());
-        if batch == 0 {
-            return Err(EvalError::BatchShape(
-                "the batch is empty (at least one instance is needed)".into(),
-            ));
-        }
-        if let Some((k, _)) = inputs.iter().enumerate().find(|(_, v)| v.len() != batch) {
-            return Err(EvalError::BatchShape(format!(
-                "input {k} has {} batch instances, input 0 has {batch}",
-                inputs[k].len()
-            )));
-        }
-        if let Some((name, t)) = prog
-            .outputs
-            .iter()
-            .find(|(_, t)| prog.tensors[t.index()].width > 64)
-        {
-            return Err(EvalError::Unsupported(format!(
-                "output {name} has {}-bit elements (outputs are returned as u64 encodings)",
-                prog.tensors[t.index()].width
-            )));
-        }
-        let budget = self.opts.memory_budget_bytes;
-        let planned = tensor_peak_bytes(prog, batch);
-        // The chunk batches need room too: at least one instance of the widest template.
-        let min_chunk = prog
-            .steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Apply { template, .. } => {
-                    let tp = &prog.templates[template.index()];
-                    Some(
-                        (tp.circuit.num_inputs as u128 + tp.out_bits() as u128)
-                            * words_per_row(batch) as u128
-                            * 8,
-                    )
-                }
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        if planned + min_chunk > budget as u128 {
-            return Err(EvalError::LimitExceeded {
-                what: format!(
-                    "memory for a batch of {batch} (tensor values {planned} bytes at the peak, \
-                     plus {min_chunk} bytes for one instance of the widest template)"
-                ),
-                needed: u64::try_from(planned + min_chunk).unwrap_or(u64::MAX),
-                limit: budget,
-            });
-        }
-        let chunk_budget = budget - planned as u64;
-        let mut stats = RunStats {
-            peak_tensor_bytes: 0,
-            ..Default::default()
-        };
-        let mut store: Vec<Slot> = (0..prog.tensors.len()).map(|_| Slot::Empty).collect();
-        for (t, d) in prog.tensors.iter().enumerate() {
-            if let TensorKind::Const(v) = &d.kind {
-                store[t] = Slot::Uniform(Cow::Borrowed(v));
-            }
-        }
-        for (k, &t) in prog.inputs.iter().enumerate() {
-            let d = &prog.tensors[t.index()];
-            let td = TensorData::from_values(d.width, d.len, &inputs[k])
-                .map_err(|e| EvalError::BatchShape(format!("input {:?}: {e}", d.name)))?;
-            store[t.index()] = Slot::Sliced(td);
-        }
+        let batch = check_inputs(prog, inputs)?;
+        let chunk_budget = chunk_budget(prog, batch, self.opts.memory_budget_bytes)?;
+        let mut stats = RunStats::default();
+        let mut store = initial_store(prog, inputs)?;
         let last = prog.last_reads();
-        let mut is_output = vec![false; prog.tensors.len()];
-        for (_, t) in &prog.outputs {
-            is_output[t.index()] = true;
-        }
+        let is_output = output_mask(prog);
         let mut template_last = vec![usize::MAX; prog.templates.len()];
         for (s, step) in prog.steps.iter().enumerate() {
             if let Step::Apply { template, .. } = step {
@@ -311,18 +225,7 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
             .map(|s| prog.step_counts(s).terms)
             .sum::<u128>()
             .max(1);
-        let bar = if self.opts.progress {
-            let b = indicatif::ProgressBar::new(1_000_000);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} evaluating [{elapsed_precise}] {wide_bar} {percent}% {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            b
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
+        let bar = progress_bar(self.opts.progress);
         let mut done_work: u128 = 0;
         let mut live_bytes: u64 = store.iter().map(slot_bytes).sum();
         stats.peak_tensor_bytes = live_bytes;
@@ -348,14 +251,8 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
             }
             match step {
                 Step::Apply {
-                    template,
-                    inst_shape,
-                    gathers,
-                    outputs,
-                    ..
+                    template, outputs, ..
                 } => {
-                    let tp = &prog.templates[template.index()];
-                    let n = num_instances(inst_shape);
                     let mut outs: Vec<TensorData> = outputs
                         .iter()
                         .map(|o| {
@@ -365,37 +262,22 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
                         .collect::<Result<_, _>>()?;
                     live_bytes += outs.iter().map(|t| t.bytes()).sum::<u64>();
                     stats.peak_tensor_bytes = stats.peak_tensor_bytes.max(live_bytes);
-                    let rows = tp.circuit.num_inputs as u64 + tp.out_bits() as u64;
-                    // Lanes per chunk: the lane batches (inputs + outputs, bit-sliced) of a
-                    // chunk take at most half of what the tensor store leaves.
-                    let by_memory = (chunk_budget / 2).saturating_mul(8) / rows.max(1);
-                    let lanes = by_memory.min(self.opts.max_chunk_lanes).max(1);
-                    let per_chunk = (lanes / batch as u64).clamp(1, n.max(1));
-                    let mut i0 = 0u64;
-                    while i0 < n {
-                        let cnt = per_chunk.min(n - i0);
-                        let tg = Instant::now();
-                        let lane_batch =
-                            gather(prog, *template, inst_shape, gathers, &store, i0, cnt, batch)?;
-                        stats.gather_seconds += tg.elapsed().as_secs_f64();
-                        let te = Instant::now();
-                        let out = self.backend.evaluate(*template, tp, &lane_batch)?;
-                        stats.eval_seconds += te.elapsed().as_secs_f64();
-                        stats.backend_bytes = stats.backend_bytes.max(self.backend.bytes());
-                        stats.peak_chunk_bytes = stats
-                            .peak_chunk_bytes
-                            .max((lane_batch.words().len() + out.words().len()) as u64 * 8);
-                        drop(lane_batch);
-                        let ts = Instant::now();
-                        scatter(tp.outputs.as_slice(), &out, &mut outs, i0, cnt, batch);
-                        stats.gather_seconds += ts.elapsed().as_secs_f64();
-                        stats.chunks += 1;
-                        let c = prog.step_counts(step);
-                        done_work += c.terms * cnt as u128 / n.max(1) as u128;
-                        bar.set_position((done_work * 1_000_000 / total_work) as u64);
-                        i0 += cnt;
-                    }
                     let c = prog.step_counts(step);
+                    self.apply(
+                        prog,
+                        step,
+                        &store,
+                        &mut outs,
+                        Chunking {
+                            batch,
+                            chunk_budget,
+                        },
+                        &mut stats,
+                        &mut |done: u64, of: u64| {
+                            done_work += c.terms * done as u128 / of.max(1) as u128;
+                            bar.set_position((done_work * 1_000_000 / total_work) as u64);
+                        },
+                    )?;
                     stats.gate_evals += c.gates * batch as u128;
                     stats.term_evals += c.terms * batch as u128;
                     stats.lanes += c.instances * batch as u128;
@@ -414,38 +296,228 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
                     stats.peak_tensor_bytes = stats.peak_tensor_bytes.max(live_bytes);
                 }
             }
-            let mut reads = step.reads();
-            reads.sort();
-            reads.dedup();
-            for t in reads {
-                if last[t.index()] == Some(s) && !is_output[t.index()] {
-                    live_bytes -= slot_bytes(&store[t.index()]);
-                    store[t.index()] = match &prog.tensors[t.index()].kind {
-                        TensorKind::Const(v) => Slot::Uniform(Cow::Borrowed(v)),
-                        _ => Slot::Empty,
-                    };
-                }
+            for t in freed_by(step, s, &last, &is_output) {
+                live_bytes -= slot_bytes(&store[t.index()]);
+                store[t.index()] = match &prog.tensors[t.index()].kind {
+                    TensorKind::Const(v) => Slot::Uniform(Cow::Borrowed(v)),
+                    _ => Slot::Empty,
+                };
             }
         }
         bar.finish_and_clear();
-        let mut result = Vec::with_capacity(prog.outputs.len());
-        for (name, t) in &prog.outputs {
-            let d = &prog.tensors[t.index()];
-            let vals = match &store[t.index()] {
-                Slot::Sliced(td) => td.to_values(),
-                Slot::Uniform(v) => vec![v.to_vec(); batch],
-                Slot::Empty => {
-                    // A weight that no step reads.
-                    let v = load_weight(d, weights)?;
-                    vec![v; batch]
-                }
-            };
-            debug_assert!(vals.iter().all(|v| v.len() as u64 == d.len), "{name}");
-            result.push(vals);
-        }
+        let result = collect_outputs(prog, &store, batch, weights)?;
         stats.seconds = t0.elapsed().as_secs_f64();
         Ok((result, stats))
     }
+
+    /// Evaluate one application (`step`, a [`Step::Apply`]) chunk by chunk into `outs`;
+    /// `progress` is told `(instances done in this chunk, instances of the step)`.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &mut self,
+        prog: &Program,
+        step: &Step,
+        store: &[Slot],
+        outs: &mut [TensorData],
+        ch: Chunking,
+        stats: &mut RunStats,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), EvalError> {
+        let Step::Apply {
+            template,
+            inst_shape,
+            gathers,
+            ..
+        } = step
+        else {
+            return Ok(());
+        };
+        let batch = ch.batch;
+        let tp = &prog.templates[template.index()];
+        let n = num_instances(inst_shape);
+        let rows = tp.circuit.num_inputs as u64 + tp.out_bits() as u64;
+        // Lanes per chunk: the lane batches (inputs + outputs, bit-sliced) of a chunk take at
+        // most half of what the tensor store leaves.
+        let by_memory = (ch.chunk_budget / 2).saturating_mul(8) / rows.max(1);
+        let lanes = by_memory.min(self.opts.max_chunk_lanes).max(1);
+        let per_chunk = (lanes / batch as u64).clamp(1, n.max(1));
+        let mut i0 = 0u64;
+        while i0 < n {
+            let cnt = per_chunk.min(n - i0);
+            let tg = Instant::now();
+            let lane_batch = gather(prog, *template, inst_shape, gathers, store, i0, cnt, batch)?;
+            stats.gather_seconds += tg.elapsed().as_secs_f64();
+            let te = Instant::now();
+            let out = self.backend.evaluate(*template, tp, &lane_batch)?;
+            stats.eval_seconds += te.elapsed().as_secs_f64();
+            stats.backend_bytes = stats.backend_bytes.max(self.backend.bytes());
+            stats.peak_chunk_bytes = stats
+                .peak_chunk_bytes
+                .max((lane_batch.words().len() + out.words().len()) as u64 * 8);
+            drop(lane_batch);
+            let ts = Instant::now();
+            scatter(tp.outputs.as_slice(), &out, outs, i0, cnt, batch);
+            stats.gather_seconds += ts.elapsed().as_secs_f64();
+            stats.chunks += 1;
+            progress(cnt, n);
+            i0 += cnt;
+        }
+        Ok(())
+    }
+}
+
+/// The batch size and the bytes the lane batches of one chunk may use.
+#[derive(Copy, Clone)]
+struct Chunking {
+    batch: usize,
+    chunk_budget: u64,
+}
+
+/// Check the inputs of a run of `prog` (see [`ProgramEvaluator::run`]); returns the batch.
+fn check_inputs(prog: &Program, inputs: &[Vec<Vec<u64>>]) -> Result<usize, EvalError> {
+    prog.validate()
+        .map_err(|e| EvalError::Unsupported(e.to_string()))?;
+    if inputs.len() != prog.inputs.len() {
+        return Err(EvalError::BatchShape(format!(
+            "{} input tensors given, the program has {}",
+            inputs.len(),
+            prog.inputs.len()
+        )));
+    }
+    let batch = inputs.first().map_or(0, |v| v.len());
+    if batch == 0 {
+        return Err(EvalError::BatchShape(
+            "the batch is empty (at least one instance is needed)".into(),
+        ));
+    }
+    if let Some((k, _)) = inputs.iter().enumerate().find(|(_, v)| v.len() != batch) {
+        return Err(EvalError::BatchShape(format!(
+            "input {k} has {} batch instances, input 0 has {batch}",
+            inputs[k].len()
+        )));
+    }
+    if let Some((name, t)) = prog
+        .outputs
+        .iter()
+        .find(|(_, t)| prog.tensors[t.index()].width > 64)
+    {
+        return Err(EvalError::Unsupported(format!(
+            "output {name} has {}-bit elements (outputs are returned as u64 encodings)",
+            prog.tensors[t.index()].width
+        )));
+    }
+    Ok(batch)
+}
+
+/// What the budget leaves for the lane batches of a chunk, after the tensor store's planned
+/// peak; refuses a run whose peak plus one instance of its widest template exceeds `budget`.
+fn chunk_budget(prog: &Program, batch: usize, budget: u64) -> Result<u64, EvalError> {
+    let planned = tensor_peak_bytes(prog, batch);
+    let min_chunk = prog
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Apply { template, .. } => {
+                let tp = &prog.templates[template.index()];
+                Some(
+                    (tp.circuit.num_inputs as u128 + tp.out_bits() as u128)
+                        * words_per_row(batch) as u128
+                        * 8,
+                )
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    if planned + min_chunk > budget as u128 {
+        return Err(EvalError::LimitExceeded {
+            what: format!(
+                "memory for a batch of {batch} (tensor values {planned} bytes at the peak, \
+                 plus {min_chunk} bytes for one instance of the widest template)"
+            ),
+            needed: u64::try_from(planned + min_chunk).unwrap_or(u64::MAX),
+            limit: budget,
+        });
+    }
+    Ok(budget - planned as u64)
+}
+
+/// The store at the start of a run: constants borrowed from the program, inputs bit-sliced.
+fn initial_store<'p>(
+    prog: &'p Program,
+    inputs: &[Vec<Vec<u64>>],
+) -> Result<Vec<Slot<'p>>, EvalError> {
+    let mut store: Vec<Slot> = (0..prog.tensors.len()).map(|_| Slot::Empty).collect();
+    for (t, d) in prog.tensors.iter().enumerate() {
+        if let TensorKind::Const(v) = &d.kind {
+            store[t] = Slot::Uniform(Cow::Borrowed(v));
+        }
+    }
+    for (k, &t) in prog.inputs.iter().enumerate() {
+        let d = &prog.tensors[t.index()];
+        let td = TensorData::from_values(d.width, d.len, &inputs[k])
+            .map_err(|e| EvalError::BatchShape(format!("input {:?}: {e}", d.name)))?;
+        store[t.index()] = Slot::Sliced(td);
+    }
+    Ok(store)
+}
+
+/// A progress bar on stderr, or a hidden one.
+fn progress_bar(on: bool) -> indicatif::ProgressBar {
+    if !on {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(1_000_000);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} evaluating [{elapsed_precise}] {wide_bar} {percent}% {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// The program outputs as `[output][b][e]` encodings.
+fn collect_outputs(
+    prog: &Program,
+    store: &[Slot],
+    batch: usize,
+    weights: &mut WeightFn<'_>,
+) -> Result<TensorValues, EvalError> {
+    let mut result = Vec::with_capacity(prog.outputs.len());
+    for (name, t) in &prog.outputs {
+        let d = &prog.tensors[t.index()];
+        let vals = match &store[t.index()] {
+            Slot::Sliced(td) => td.to_values(),
+            Slot::Uniform(v) => vec![v.to_vec(); batch],
+            Slot::Empty => {
+                // A weight that no step reads.
+                let v = load_weight(d, weights)?;
+                vec![v; batch]
+            }
+        };
+        debug_assert!(vals.iter().all(|v| v.len() as u64 == d.len), "{name}");
+        result.push(vals);
+    }
+    Ok(result)
+}
+
+/// Which tensors are program outputs (kept to the end of a run).
+fn output_mask(prog: &Program) -> Vec<bool> {
+    let mut v = vec![false; prog.tensors.len()];
+    for (_, t) in &prog.outputs {
+        v[t.index()] = true;
+    }
+    v
+}
+
+/// The tensors step `s` reads for the last time (each once), program outputs excepted.
+fn freed_by(step: &Step, s: usize, last: &[Option<usize>], is_output: &[bool]) -> Vec<TensorId> {
+    let mut reads = step.reads();
+    reads.sort();
+    reads.dedup();
+    reads.retain(|t| last[t.index()] == Some(s) && !is_output[t.index()]);
+    reads
 }
 
 /// Fetch and check the values of a weight tensor.
