@@ -87,6 +87,72 @@ impl Flat {
         }
         Ok(out)
     }
+    /// Copy one instance of template `tp` whose input rows `row_lit[1..]` hold the gathered
+    /// literals (each gate's row gets its copy's literal); returns the instance's output words.
+    fn copy_instance(
+        &mut self,
+        tp: &super::Template,
+        row_lit: &mut [Lit],
+        region: RegionId,
+    ) -> Result<Vec<Vec<Lit>>> {
+        let lv = &tp.circuit;
+        // Copy the levels.
+        let lit_of = |rl: &[Lit], l: u32| Lit(rl[(l >> 1) as usize].0 ^ (l & 1));
+        for level in &lv.levels {
+            let mut row = level.row_start as usize;
+            for g in level.and_start..level.or_end {
+                let (a, b) = (
+                    lv.gate_offsets[g as usize] as usize,
+                    lv.gate_offsets[g as usize + 1] as usize,
+                );
+                let mut off = 0i64;
+                for &l in &lv.gate_lits[a..b] {
+                    off += self.term(lit_of(row_lit, l), 1);
+                }
+                let t = if g < level.or_start {
+                    (b - a) as i64
+                } else {
+                    1
+                };
+                let w = self.gates(&[t - off], region)?;
+                row_lit[row] = w[0].lit();
+                row += 1;
+            }
+            for fm in level.form_start..level.form_end {
+                let (a, b) = (
+                    lv.form_offsets[fm as usize] as usize,
+                    lv.form_offsets[fm as usize + 1] as usize,
+                );
+                let weights = lv.form_weights(fm).ok_or_else(|| {
+                    ProgramError::Malformed(format!("template {}: malformed form weights", tp.key))
+                })?;
+                let mut off = 0i64;
+                for (&rr, wt) in lv.form_rows[a..b].iter().zip(weights) {
+                    off += self.term(row_lit[rr as usize], wt);
+                }
+                let (t0, t1) = (
+                    lv.bank_offsets[fm as usize] as usize,
+                    lv.bank_offsets[fm as usize + 1] as usize,
+                );
+                let th: Vec<i64> = lv.thresholds[t0..t1].iter().map(|&t| t - off).collect();
+                for w in self.gates(&th, region)? {
+                    row_lit[row] = w.lit();
+                    row += 1;
+                }
+            }
+        }
+        let mut o = 0usize;
+        let mut words = Vec::with_capacity(tp.outputs.len());
+        for &w in tp.outputs.iter() {
+            let word: Vec<Lit> = lv.outputs[o..o + w as usize]
+                .iter()
+                .map(|&l| lit_of(row_lit, l))
+                .collect();
+            words.push(word);
+            o += w as usize;
+        }
+        Ok(words)
+    }
 }
 
 impl Program {
@@ -211,63 +277,12 @@ impl Program {
                                 }
                             }
                         }
-                        // Copy the levels.
-                        let lit_of = |rl: &[Lit], l: u32| Lit(rl[(l >> 1) as usize].0 ^ (l & 1));
-                        for level in &lv.levels {
-                            let mut row = level.row_start as usize;
-                            for g in level.and_start..level.or_end {
-                                let (a, b) = (
-                                    lv.gate_offsets[g as usize] as usize,
-                                    lv.gate_offsets[g as usize + 1] as usize,
-                                );
-                                let mut off = 0i64;
-                                for &l in &lv.gate_lits[a..b] {
-                                    off += f.term(lit_of(&row_lit, l), 1);
-                                }
-                                let t = if g < level.or_start {
-                                    (b - a) as i64
-                                } else {
-                                    1
-                                };
-                                let w = f.gates(&[t - off], *region)?;
-                                row_lit[row] = w[0].lit();
-                                row += 1;
-                            }
-                            for fm in level.form_start..level.form_end {
-                                let (a, b) = (
-                                    lv.form_offsets[fm as usize] as usize,
-                                    lv.form_offsets[fm as usize + 1] as usize,
-                                );
-                                let weights = lv.form_weights(fm).ok_or_else(|| {
-                                    ProgramError::Malformed(format!(
-                                        "template {}: malformed form weights",
-                                        tp.key
-                                    ))
-                                })?;
-                                let mut off = 0i64;
-                                for (&rr, wt) in lv.form_rows[a..b].iter().zip(weights) {
-                                    off += f.term(row_lit[rr as usize], wt);
-                                }
-                                let (t0, t1) = (
-                                    lv.bank_offsets[fm as usize] as usize,
-                                    lv.bank_offsets[fm as usize + 1] as usize,
-                                );
-                                let th: Vec<i64> =
-                                    lv.thresholds[t0..t1].iter().map(|&t| t - off).collect();
-                                for w in f.gates(&th, *region)? {
-                                    row_lit[row] = w.lit();
-                                    row += 1;
-                                }
-                            }
-                        }
-                        let mut o = 0usize;
-                        for (k, &w) in tp.outputs.iter().enumerate() {
-                            let word: Vec<Lit> = lv.outputs[o..o + w as usize]
-                                .iter()
-                                .map(|&l| lit_of(&row_lit, l))
-                                .collect();
+                        for (k, word) in f
+                            .copy_instance(tp, &mut row_lit, *region)?
+                            .into_iter()
+                            .enumerate()
+                        {
                             outs[k].push(word);
-                            o += w as usize;
                         }
                         next_index(&mut idx, inst_shape);
                     }
