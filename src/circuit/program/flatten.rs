@@ -206,31 +206,9 @@ impl Program {
             }
         }
         for (i, d) in self.tensors.iter().enumerate() {
-            let owned;
-            let v = match &d.kind {
-                TensorKind::Const(v) => v,
-                TensorKind::Weight(_) => {
-                    owned = weights(d).map_err(ProgramError::Malformed)?;
-                    if owned.len() as u64 != d.len {
-                        return Err(ProgramError::Malformed(format!(
-                            "weight {:?}: {} values for {} elements",
-                            d.name,
-                            owned.len(),
-                            d.len
-                        )));
-                    }
-                    &owned
-                }
-                _ => continue,
-            };
-            elems[i] = v
-                .iter()
-                .map(|&x| {
-                    (0..d.width)
-                        .map(|b| Lit::constant(x >> b & 1 == 1))
-                        .collect()
-                })
-                .collect();
+            if let Some(v) = constant_literals(d, weights)? {
+                elems[i] = v;
+            }
         }
         for (s, step) in self.steps.iter().enumerate() {
             match step {
@@ -351,4 +329,37 @@ pub(crate) fn element(map: &IndexMap, idx: &[u64], inst: u64, w: u64, words: u64
             (e != IndexMap::NONE).then_some(e as i64)
         }
     }
+}
+
+/// The literals of a constant or weight tensor (constant wires), `None` for other tensors.
+fn constant_literals(
+    d: &super::TensorDecl,
+    weights: &mut dyn FnMut(&super::TensorDecl) -> std::result::Result<Vec<u64>, String>,
+) -> Result<Option<Vec<Vec<Lit>>>> {
+    let owned;
+    let v = match &d.kind {
+        TensorKind::Const(v) => v,
+        TensorKind::Weight(_) => {
+            owned = weights(d).map_err(ProgramError::Malformed)?;
+            if owned.len() as u64 != d.len {
+                return Err(ProgramError::Malformed(format!(
+                    "weight {:?}: {} values for {} elements",
+                    d.name,
+                    owned.len(),
+                    d.len
+                )));
+            }
+            &owned
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(
+        v.iter()
+            .map(|&x| {
+                (0..d.width)
+                    .map(|b| Lit::constant(x >> b & 1 == 1))
+                    .collect()
+            })
+            .collect(),
+    ))
 }
