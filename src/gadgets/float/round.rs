@@ -282,7 +282,48 @@ pub fn round_pack(
             }
         }
     }
-    // Layer 2.
+    pack_window(
+        b,
+        fmt,
+        sign,
+        Window {
+            win,
+            rnd,
+            sticky,
+            valid,
+            sat,
+            exp_bits,
+        },
+    )
+}
+
+/// The first-layer gates of a rounding (one set per candidate exponent) that
+/// [`pack_window`] turns into the packed float: `win[i]` (window bit i is set when one of its
+/// gates is), the round bit `rnd`, the `sticky` bits, the `valid` gates (exactly one fires for a
+/// finite nonzero result), the saturation gates `sat`, and per exponent bit the gates whose
+/// exponent has that bit set.
+pub(crate) struct Window {
+    pub win: Vec<Vec<Lit>>,
+    pub rnd: Vec<Lit>,
+    pub sticky: Vec<Lit>,
+    pub valid: Vec<Lit>,
+    pub sat: Vec<Lit>,
+    pub exp_bits: Vec<Vec<Lit>>,
+}
+
+/// Layers 2 and 3 of a rounding (docs/float.md): sign, exponent and the rounded significand
+/// (round to nearest, ties to even, with the carry folded into each bit), saturation to the
+/// largest magnitude, zero when no gate fires. Shared by [`round_pack`] and the sums.
+pub(crate) fn pack_window(b: &mut Builder, fmt: Format, sign: Lit, w: Window) -> Result<FloatWord> {
+    let p = fmt.p() as i64;
+    let Window {
+        win,
+        rnd,
+        sticky,
+        valid,
+        sat,
+        exp_bits,
+    } = w;
     let valid_c = Cond::one_of(&valid);
     let mut vs = valid.clone();
     vs.extend_from_slice(&sat);

@@ -75,7 +75,7 @@ use crate::circuit::{Builder, Lit};
 use crate::float::Format;
 
 use super::super::error::{GadgetError, Result};
-use super::round::{bank, bank_if, gate_if, round_pack, unit, Cond};
+use super::round::{bank, bank_if, gate_if, pack_window, round_pack, unit, Cond, Window};
 use super::FloatWord;
 
 /// Largest number of operands of [`sum`] and [`dot`]. The block split of the signed sum of the
@@ -591,47 +591,19 @@ fn round_pack_lead(
         }
     }
     // Layers 2 and 3, as in round_pack.
-    let valid_c = Cond::one_of(&valid);
-    let mut vs = valid.clone();
-    vs.extend_from_slice(&sat);
-    let nonzero = b.or(&vs)?;
-    let sign_out = gate_if(b, &unit(&vs), 1, &[&Cond::lit(sign)])?;
-    let mut exp_out = Vec::with_capacity(fmt.q() as usize);
-    for eb in &exp_bits {
-        let mut l = eb.clone();
-        l.extend_from_slice(&sat);
-        exp_out.push(b.or(&l)?);
-    }
-    let wt = |i: usize| -> Vec<(Lit, i64)> { unit(&win[i]) };
-    let mut sig_out = Vec::with_capacity(p as usize);
-    #[allow(clippy::needless_range_loop)] // j indexes the window and is a bit position
-    for j in 0..(p - 1) as usize {
-        // carry into window bit j on rounding up: c_0 = [2r + st + w_0 >= 3],
-        // c_j = r AND w_0 .. w_(j-1).
-        let (form, theta): (Vec<(Lit, i64)>, i64) = if j == 0 {
-            let mut f: Vec<(Lit, i64)> = rnd.iter().map(|&g| (g, 2)).collect();
-            f.extend(sticky.iter().map(|&g| (g, 1)));
-            f.extend(wt(0));
-            (f, 3)
-        } else {
-            let mut f = unit(&rnd);
-            for i in 0..j {
-                f.extend(wt(i));
-            }
-            (f, j as i64 + 1)
-        };
-        let x1 = gate_if(b, &form, theta, &[&valid_c, &Cond::none_of(&win[j])])?;
-        let neg: Vec<(Lit, i64)> = form.iter().map(|&(l, w)| (l, -w)).collect();
-        let x2 = gate_if(b, &neg, 1 - theta, &[&valid_c, &Cond::one_of(&win[j])])?;
-        let mut l = vec![x1, x2];
-        l.extend_from_slice(&sat);
-        sig_out.push(b.or(&l)?);
-    }
-    sig_out.push(nonzero);
-    let mut bits = sig_out;
-    bits.extend(exp_out);
-    bits.push(sign_out);
-    FloatWord::new(fmt, bits)
+    pack_window(
+        b,
+        fmt,
+        sign,
+        Window {
+            win,
+            rnd,
+            sticky,
+            valid,
+            sat,
+            exp_bits,
+        },
+    )
 }
 
 /// Check the operands: at least one, one format, at most [`MAX_TERMS`].
