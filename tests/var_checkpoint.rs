@@ -568,3 +568,44 @@ fn restricted_configuration_reads_a_prefix_of_the_weights() {
     let (name, _) = weights_error(restrict(raw, &other).unwrap_err());
     assert_eq!(name, "lvl_1L");
 }
+
+#[test]
+fn shared_adaln_program_equals_reference() {
+    use tcvar::eval::program::{CpuProgramEvaluator, ProgramOptions};
+    use tcvar::model::var::pass::{record_with, RecordedVar};
+    let mut cfg = VarConfig::preset("micro").unwrap();
+    cfg.shared_aln = true;
+    cfg.sampling = Sampling::Argmax;
+    let w = VarWeights::seeded(&cfg, 23).unwrap();
+    let rec = record_with(
+        &cfg,
+        &w,
+        CompileOptions {
+            progress: false,
+            until: Until::Image,
+        },
+    )
+    .unwrap();
+    let inputs: Vec<VarInput> = (0..cfg.num_classes)
+        .map(|class| VarInput {
+            class,
+            uniforms: vec![],
+        })
+        .collect();
+    let vals = rec.input_values(&inputs).unwrap();
+    let mut ev = CpuProgramEvaluator::new(ProgramOptions::default());
+    let (out, _) = ev
+        .run(&rec.program, &vals, &mut |d| {
+            RecordedVar::weight_encodings(&w, d).map_err(|e| e.to_string())
+        })
+        .unwrap();
+    let got = rec.outputs(&out).unwrap();
+    for (g, inp) in got.iter().zip(&inputs) {
+        assert_eq!(
+            g,
+            &var_reference(&cfg, &w, inp).unwrap(),
+            "class {}",
+            inp.class
+        );
+    }
+}

@@ -343,16 +343,26 @@ fn non_negative(v: &Val, what: &str) -> std::result::Result<u64, String> {
     }
 }
 
+/// Most dimensions of a tensor read from a checkpoint.
+const MAX_DIMS: usize = 32;
+
 /// The tensor a pickle value stands for, `None` when it is not a tensor.
 fn tensor_ref(v: &Val) -> std::result::Result<Option<TensorRef>, String> {
+    tensor_ref_in(v, 0)
+}
+
+fn tensor_ref_in(v: &Val, nest: usize) -> std::result::Result<Option<TensorRef>, String> {
     let Val::Call(func, args) = v else {
         return Ok(None);
     };
+    if nest > 4 {
+        return Err("parameters nested more than 4 deep".into());
+    }
     let args = args.items().unwrap_or_default();
     match func.as_global() {
         Some(("torch._utils", "_rebuild_parameter"))
         | Some(("torch._utils", "_rebuild_parameter_with_state")) => match args.first() {
-            Some(inner) => tensor_ref(inner),
+            Some(inner) => tensor_ref_in(inner, nest + 1),
             None => Err("_rebuild_parameter without arguments".into()),
         },
         Some(("torch._utils", "_rebuild_tensor_v2"))
@@ -382,6 +392,9 @@ fn tensor_ref(v: &Val) -> std::result::Result<Option<TensorRef>, String> {
                     .collect()
             };
             let shape = dims(&args[2], "size")?;
+            if shape.len() > MAX_DIMS {
+                return Err(format!("{} dimensions (at most {MAX_DIMS})", shape.len()));
+            }
             let stride = dims(&args[3], "stride")?;
             if shape.len() != stride.len() {
                 return Err(format!(

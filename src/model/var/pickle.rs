@@ -82,6 +82,52 @@ impl Val {
     }
 }
 
+/// Values are dropped without recursion (a pickle can nest millions of tuples in a few
+/// megabytes): the children of a container held only here are moved to an explicit stack.
+impl Drop for Val {
+    fn drop(&mut self) {
+        let mut stack = Vec::new();
+        take_children(self, &mut stack);
+        while let Some(mut v) = stack.pop() {
+            take_children(&mut v, &mut stack);
+        }
+    }
+}
+
+fn take_children(v: &mut Val, out: &mut Vec<Val>) {
+    let mut one = |rc: &mut Rc<Val>, out: &mut Vec<Val>| {
+        if let Some(inner) = Rc::get_mut(rc) {
+            out.push(std::mem::replace(inner, Val::None));
+        }
+    };
+    match v {
+        Val::Tuple(rc) => {
+            if let Some(items) = Rc::get_mut(rc) {
+                out.append(items);
+            }
+        }
+        Val::List(rc) => {
+            if let Some(cell) = Rc::get_mut(rc) {
+                out.append(cell.get_mut());
+            }
+        }
+        Val::Dict(rc) => {
+            if let Some(cell) = Rc::get_mut(rc) {
+                for (k, x) in cell.get_mut().drain(..) {
+                    out.push(k);
+                    out.push(x);
+                }
+            }
+        }
+        Val::Persistent(rc) => one(rc, out),
+        Val::Call(f, a) => {
+            one(f, out);
+            one(a, out);
+        }
+        _ => {}
+    }
+}
+
 /// A short description of a value's kind, for error messages.
 pub fn kind(v: &Val) -> String {
     match v {
@@ -214,8 +260,9 @@ impl<'a> Machine<'a> {
         if items.len() % 2 != 0 {
             return self.err("odd number of items for a dict");
         }
-        let Val::Dict(d) = self.top()?.clone() else {
-            return self.err(format!("setting items on a {}", kind(self.top()?)));
+        let d = match self.top()? {
+            Val::Dict(d) => d.clone(),
+            v => return self.err(format!("setting items on a {}", kind(v))),
         };
         let mut d = d.borrow_mut();
         let mut it = items.into_iter();
@@ -226,8 +273,9 @@ impl<'a> Machine<'a> {
     }
 
     fn append(&mut self, items: Vec<Val>) -> R<()> {
-        let Val::List(l) = self.top()?.clone() else {
-            return self.err(format!("appending to a {}", kind(self.top()?)));
+        let l = match self.top()? {
+            Val::List(l) => l.clone(),
+            v => return self.err(format!("appending to a {}", kind(v))),
         };
         l.borrow_mut().extend(items);
         Ok(())
@@ -461,7 +509,7 @@ mod tests {
         // pickle.dumps({"a": (1, -2, 300)}, protocol=2)
         let p = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01J\xfe\xff\xff\xffM,\x01\x87q\x02s.";
         let v = load(p).unwrap();
-        let Val::Dict(d) = v else { panic!() };
+        let Val::Dict(d) = &v else { panic!() };
         let d = d.borrow();
         assert_eq!(d[0].0.as_str(), Some("a"));
         let t: Vec<i64> = d[0]
@@ -478,6 +526,11 @@ mod tests {
             load(b"\x8a\x06\x00\x00\x00\x00\x00\x01.").unwrap().as_int(),
             Some(1 << 40)
         );
+        // A million nested tuples are built and dropped without recursion.
+        let mut deep = vec![b'N'];
+        deep.extend(std::iter::repeat_n(0x85u8, 1 << 20));
+        deep.push(b'.');
+        assert!(matches!(load(&deep).unwrap(), Val::Tuple(_)));
         // Errors, not panics.
         for bad in [
             &b""[..],
