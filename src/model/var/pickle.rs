@@ -95,7 +95,7 @@ impl Drop for Val {
 }
 
 fn take_children(v: &mut Val, out: &mut Vec<Val>) {
-    let mut one = |rc: &mut Rc<Val>, out: &mut Vec<Val>| {
+    let one = |rc: &mut Rc<Val>, out: &mut Vec<Val>| {
         if let Some(inner) = Rc::get_mut(rc) {
             out.push(std::mem::replace(inner, Val::None));
         }
