@@ -42,6 +42,9 @@ pub struct VarConfig {
     pub heads: usize,
     /// Hidden width of the FFN is `mlp_ratio * width` (4 in VAR).
     pub mlp_ratio: usize,
+    /// Shared AdaLN (VAR's `shared_aln`, the VAR-d36 variant): one `shared_ada_lin` for all
+    /// blocks plus a learned per-block offset `ada_gss`, instead of one `ada_lin` per block.
+    pub shared_aln: bool,
     /// Codebook size V (vocabulary of the token maps).
     pub vocab: usize,
     /// Code dimension (`Cvae`): channels of the feature map f_hat.
@@ -105,6 +108,7 @@ impl VarConfig {
                 depth: d,
                 heads: d,
                 mlp_ratio: 4,
+                shared_aln: false,
                 vocab: 4096,
                 cvae: 32,
                 num_classes: 1000,
@@ -128,6 +132,7 @@ impl VarConfig {
                 depth: 1,
                 heads: 1,
                 mlp_ratio: 4,
+                shared_aln: false,
                 vocab: 8,
                 cvae: 4,
                 num_classes: 4,
@@ -149,6 +154,7 @@ impl VarConfig {
                 depth: 2,
                 heads: 2,
                 mlp_ratio: 4,
+                shared_aln: false,
                 vocab: 32,
                 cvae: 8,
                 num_classes: 10,

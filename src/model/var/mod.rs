@@ -6,9 +6,12 @@
 //! the F(p, q) oracle, under [`super::CircuitArith`] the compiler, under [`super::F32Arith`]
 //! the f32 model used to measure the format's error. See `docs/var.md`.
 
+pub mod checkpoint;
 pub mod config;
 pub mod decoder;
+pub mod infer;
 pub mod pass;
+pub mod pickle;
 pub mod recon;
 pub mod transformer;
 pub mod weights;

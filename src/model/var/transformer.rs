@@ -30,7 +30,9 @@
 //! Class-only values ([`class_vectors`]: the first tokens `sos + pos_start + lvl_pos`, the six
 //! AdaLN vectors of every block, the head's two) are computed from the class choice like every
 //! other value: the class embedding row is a lookup folded into its template, the rest is
-//! `Linear(SiLU(cond))`.
+//! `Linear(SiLU(cond))`. With shared AdaLN (`cfg.shared_aln`, VAR's `shared_aln`) the six
+//! vectors of block `i` are `round(ada_gss_i + s)` with `s = shared_ada_lin(SiLU(cond))`
+//! computed once (the head keeps its own `head_nm.ada_lin`).
 
 use crate::float::Float;
 
@@ -154,17 +156,35 @@ pub fn class_vectors<B: TensorArith>(
     // AdaLN: Linear(SiLU(cond)).
     let sc = unary(b, "cond_silu", Unary::Silu, &cond)?;
     let mut blocks = Vec::with_capacity(cfg.depth);
+    // Shared AdaLN: one Linear(SiLU(cond)) for every block.
+    let shared = if cfg.shared_aln {
+        let wt = b.weight("shared_ada_lin.1.weight", &[6 * c, c])?;
+        let bs = b.weight("shared_ada_lin.1.bias", &[6 * c])?;
+        Some(linear(b, "shared_ada_lin", &sc, false, &wt, Some(&bs))?)
+    } else {
+        None
+    };
     for i in 0..cfg.depth {
-        let wt = b.weight(&format!("blocks.{i}.ada_lin.1.weight"), &[6 * c, c])?;
-        let bs = b.weight(&format!("blocks.{i}.ada_lin.1.bias"), &[6 * c])?;
-        let m = linear(
-            b,
-            &format!("blocks.{i}.ada_lin"),
-            &sc,
-            false,
-            &wt,
-            Some(&bs),
-        )?;
+        let m = match &shared {
+            // round(ada_gss + shared), VAR's `ada_gss + cond_BD` of `AdaLNSelfAttn`.
+            Some(sh) => {
+                let g = b.weight(&format!("blocks.{i}.ada_gss"), &[1, 1, 6, c])?;
+                let g = b.reshape(&g, vec![1, 6 * c])?;
+                binary(b, &format!("blocks.{i}.ada_gss"), BinOp::Add, &g, sh)?
+            }
+            None => {
+                let wt = b.weight(&format!("blocks.{i}.ada_lin.1.weight"), &[6 * c, c])?;
+                let bs = b.weight(&format!("blocks.{i}.ada_lin.1.bias"), &[6 * c])?;
+                linear(
+                    b,
+                    &format!("blocks.{i}.ada_lin"),
+                    &sc,
+                    false,
+                    &wt,
+                    Some(&bs),
+                )?
+            }
+        };
         let part = |b: &mut B, k: usize, what: &str| {
             slice_cols(b, &format!("blocks.{i}.{what}"), &m, k * c, c)
         };

@@ -7,24 +7,30 @@
 //!   tensor's name), uniformly in `[-s, s]` (plus an offset for norm gains), then rounded to the
 //!   format. The scales keep activations in a sensible range: linear and convolution weights
 //!   `s = sqrt(3 / fan_in)` (variance `1 / fan_in`), biases `0.1`, embeddings and codebook `1`
-//!   (class) / `0.5` (positions, levels) / `1` (codebook), AdaLN weights `0.5 sqrt(3 / C)`,
-//!   `scale_mul_1H11 = ln 4 +- 0.5` (VAR initialises it to ln 4), GroupNorm gains `1 +- 0.2`.
-//! - [`VarWeights::from_safetensors`]: a safetensors file with the reference names and shapes
-//!   (see [`expected_tensors`]); dtypes f32, f16 and bf16 are accepted and rounded to the
-//!   format with [`Format::from_f32`]. A missing tensor, a wrong shape, an unsupported dtype or
-//!   a non-finite value is [`ModelError::Weights`] naming the tensor; extra tensors in the file
-//!   (e.g. VAR's `zero_k_bias` buffer, the encoder) are ignored. Nothing is zero-filled.
+//!   (class) / `0.5` (positions, levels) / `1` (codebook), AdaLN weights (and shared AdaLN's
+//!   `ada_gss`) `0.5 sqrt(3 / C)`, `scale_mul_1H11 = ln 4 +- 0.5` (VAR initialises it to ln 4),
+//!   GroupNorm gains `1 +- 0.2`.
+//! - Weight files ([`VarWeights::load`], [`VarWeights::from_raw`], [`VarWeights::from_safetensors`]):
+//!   PyTorch checkpoints and safetensors files read by [`checkpoint`] with the reference names
+//!   and shapes (see [`expected_tensors`]); dtypes f32, f16 and bf16 are accepted and rounded to
+//!   the format with [`Format::from_f32`]. A missing tensor, a wrong shape, an unsupported dtype,
+//!   a non-finite value or a tensor the configuration has no place for is
+//!   [`ModelError::Weights`] naming the tensor; only the tensors unused by design (the encoder,
+//!   `quant_conv`, EMA statistics and training buffers: [`checkpoint::unused_by_design`],
+//!   docs/var.md "Checkpoints") may be present besides. Nothing is zero-filled.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 use crate::circuit::random::SplitMix64;
 use crate::float::{Float, Format};
 
 use super::super::error::{ModelError, Result};
 use super::super::tensor::Tensor;
+use super::checkpoint::{self, RawData, RawTensors};
 use super::config::{VarConfig, NUM_PHI};
 use super::decoder::DecoderWeights;
 use super::recon::ReconWeights;
@@ -160,13 +166,33 @@ pub fn expected_tensors(cfg: &VarConfig) -> Result<Vec<TensorSpec>> {
         linear_specs(&mut v, &format!("{b}.attn.proj"), c, c, true);
         linear_specs(&mut v, &format!("{b}.ffn.fc1"), cfg.hidden(), c, true);
         linear_specs(&mut v, &format!("{b}.ffn.fc2"), c, cfg.hidden(), true);
+        if cfg.shared_aln {
+            v.push(spec(
+                format!("{b}.ada_gss"),
+                vec![1, 1, 6, c],
+                Init::Uniform(ada),
+            ));
+        } else {
+            v.push(spec(
+                format!("{b}.ada_lin.1.weight"),
+                vec![6 * c, c],
+                Init::Uniform(ada),
+            ));
+            v.push(spec(
+                format!("{b}.ada_lin.1.bias"),
+                vec![6 * c],
+                Init::Uniform(0.1),
+            ));
+        }
+    }
+    if cfg.shared_aln {
         v.push(spec(
-            format!("{b}.ada_lin.1.weight"),
+            "shared_ada_lin.1.weight",
             vec![6 * c, c],
             Init::Uniform(ada),
         ));
         v.push(spec(
-            format!("{b}.ada_lin.1.bias"),
+            "shared_ada_lin.1.bias",
             vec![6 * c],
             Init::Uniform(0.1),
         ));
@@ -290,12 +316,25 @@ impl VarWeights {
         Self::from_map(cfg, tensors)
     }
 
-    /// Load from the bytes of a safetensors file (see the module docs for the rules).
+    /// Load from the bytes of a safetensors file ([`VarWeights::from_raw`]).
     pub fn from_safetensors(cfg: &VarConfig, bytes: &[u8]) -> Result<VarWeights> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Weights {
-            name: "<file>".into(),
-            reason: format!("not a valid safetensors file: {e}"),
-        })?;
+        let raw = checkpoint::parse_safetensors(bytes, Arc::new(PathBuf::from("<safetensors>")))
+            .map_err(|e| match e {
+                ModelError::Io(reason) => ModelError::Weights {
+                    name: "<file>".into(),
+                    reason,
+                },
+                e => e,
+            })?;
+        Self::from_raw(cfg, &raw)
+    }
+
+    /// Weights of `cfg` from the tensors of weight files: [`checkpoint::check_tensors`] (every
+    /// tensor of [`expected_tensors`] with its shape, nothing else except the tensors unused by
+    /// design; errors name the tensor), then every value, which must be a finite float, rounded
+    /// to `cfg.fmt` ([`Format::from_f32`]; f32, f16 and bf16 values are exact in f32).
+    pub fn from_raw(cfg: &VarConfig, raw: &RawTensors) -> Result<VarWeights> {
+        checkpoint::check_tensors(cfg, raw)?;
         let fmt = cfg.fmt;
         let mut tensors = BTreeMap::new();
         for s in expected_tensors(cfg)? {
@@ -303,33 +342,20 @@ impl VarWeights {
                 name: s.name.clone(),
                 reason,
             };
-            let view = st
-                .tensor(&s.name)
-                .map_err(|_| err("missing from the file".into()))?;
-            if view.shape() != s.shape.as_slice() {
-                return Err(err(format!(
-                    "shape {:?}, expected {:?}",
-                    view.shape(),
-                    s.shape
-                )));
-            }
-            let data = view.data();
-            let vals: Vec<f32> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                Dtype::F16 => data
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                Dtype::BF16 => data
-                    .chunks_exact(2)
-                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                d => {
+            let t = raw
+                .get(&s.name)
+                .ok_or_else(|| err("missing from the weights".into()))?;
+            let vals = match &t.data {
+                RawData::Float(v) => v,
+                RawData::Int(_) => {
                     return Err(err(format!(
-                        "unsupported dtype {d:?} (f32, f16 and bf16 are accepted)"
+                        "integer dtype {:?} (f32, f16 and bf16 are accepted)",
+                        t.dtype
+                    )))
+                }
+                RawData::Unsupported(d) => {
+                    return Err(err(format!(
+                        "unsupported dtype {d} (f32, f16 and bf16 are accepted)"
                     )))
                 }
             };
@@ -347,6 +373,12 @@ impl VarWeights {
             tensors.insert(s.name.clone(), Tensor::new(s.shape.clone(), fl)?);
         }
         Self::from_map(cfg, tensors)
+    }
+
+    /// Load the weight files `paths` (PyTorch checkpoints, safetensors files, or directories of
+    /// them: [`checkpoint::read_tensor_files`]) for `cfg` ([`VarWeights::from_raw`]).
+    pub fn load(cfg: &VarConfig, paths: &[PathBuf]) -> Result<VarWeights> {
+        Self::from_raw(cfg, &checkpoint::read_tensor_files(paths)?)
     }
 
     /// Weights from a name -> tensor map: checks that every tensor of [`expected_tensors`] is
@@ -393,11 +425,10 @@ impl VarWeights {
         })
     }
 
-    /// Load a safetensors file from `path` ([`VarWeights::from_safetensors`]).
+    /// Load one weight file or directory from `path` ([`VarWeights::load`]: a safetensors file
+    /// or a PyTorch checkpoint).
     pub fn load_safetensors(cfg: &VarConfig, path: &Path) -> Result<VarWeights> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| ModelError::Io(format!("reading {}: {e}", path.display())))?;
-        Self::from_safetensors(cfg, &bytes)
+        Self::load(cfg, &[path.to_path_buf()])
     }
 
     /// The tensors as a safetensors file in f32 (every tensor held, in name order).
