@@ -304,7 +304,7 @@ pub fn labels(
     batch: Option<usize>,
 ) -> Result<(usize, Option<Vec<usize>>), CliError> {
     let Some(ls) = labels else {
-        return Ok((batch.unwrap_or(256), None));
+        return Ok((batch.unwrap_or(crate::run::DEFAULT_BATCH), None));
     };
     if ls.is_empty() {
         return Err(user("--labels: at least one label is needed"));

@@ -64,14 +64,16 @@ pub fn config_and_weights(
     let files = expand(paths)?;
     let file: &Path = match files.as_slice() {
         [one] => one,
-        many => return Err(CliError::User(format!(
+        many => {
+            return Err(CliError::User(format!(
             "--weights: {} files ({}); this build reads one safetensors file holding every tensor",
             many.len(),
             many.iter()
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))),
+        )))
+        }
     };
     let w = VarWeights::load_safetensors(&cfg, file)
         .map_err(|e| CliError::User(format!("--weights {}: {e}", file.display())))?;
