@@ -22,7 +22,9 @@ fn inputs(cfg: &VarConfig, n: usize, seed: u64) -> Vec<VarInput> {
             class: i % cfg.num_classes,
             uniforms: match cfg.sampling {
                 Sampling::Argmax => Vec::new(),
-                Sampling::TopK { .. } => (0..cfg.total_tokens()).map(|_| next()).collect(),
+                Sampling::TopK { .. } | Sampling::TopP { .. } => {
+                    (0..cfg.total_tokens()).map(|_| next()).collect()
+                }
             },
         })
         .collect()

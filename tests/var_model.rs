@@ -34,7 +34,7 @@ fn inputs(cfg: &VarConfig, n: usize, seed: u64) -> Vec<VarInput> {
             class: i % cfg.num_classes,
             uniforms: match cfg.sampling {
                 Sampling::Argmax => vec![],
-                Sampling::TopK { .. } => (0..cfg.total_tokens())
+                Sampling::TopK { .. } | Sampling::TopP { .. } => (0..cfg.total_tokens())
                     .map(|_| (next() >> 11) as f64 / (1u64 << 53) as f64)
                     .collect(),
             },

@@ -10,14 +10,20 @@ mod common;
 mod files;
 #[path = "tcvar/gadgets.rs"]
 mod gadgets;
+#[path = "tcvar/outputs.rs"]
+mod outputs;
 #[path = "tcvar/run.rs"]
 mod run;
 #[path = "tcvar/scale.rs"]
 mod scale;
+#[path = "tcvar/shape.rs"]
+mod shape;
 #[path = "tcvar/stats.rs"]
 mod stats;
+#[path = "tcvar/weights_arg.rs"]
+mod weights_arg;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use common::{CliError, Outcome};
 
@@ -52,8 +58,18 @@ enum Cmd {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let mut cli = match parsed {
+        Ok((mut c, m)) => {
+            // `--config` has a default; `run` needs to know whether it was given.
+            if let (Some(Cmd::Run(a)), Some(sub)) = (&mut c.cmd, m.subcommand_matches("run")) {
+                a.config_given =
+                    sub.value_source("config") == Some(clap::parser::ValueSource::CommandLine);
+            }
+            c
+        }
         Err(e) => {
             use clap::error::ErrorKind;
             match e.kind() {
@@ -83,7 +99,7 @@ fn main() {
             }
         }
     };
-    let result = match cli.cmd {
+    let result = match cli.cmd.take() {
         None => run::run(&run::RunArgs::default_args()),
         Some(Cmd::Run(a)) => run::run(&a),
         Some(Cmd::Formats(a)) => common::formats(&a),

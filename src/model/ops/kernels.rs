@@ -425,21 +425,97 @@ impl Kernel for TopKKept {
     }
     fn run<A: Arith>(&self, a: &mut A, ins: &[Vec<Val<A>>]) -> Result<Vec<Val<A>>> {
         want_ports("topk_kept", ins, 3)?;
-        let li = ins[0][0].f()?;
-        let ls = floats(&ins[1])?;
-        let flags = bits(&ins[2])?;
-        let mut before = Vec::with_capacity(ls.len());
-        for (lj, f) in ls.iter().zip(&flags) {
-            // j < i: l_j >= l_i, i.e. !(l_j < l_i); j >= i: l_i < l_j (false for j = i).
-            let lt_ji = a.lt(lj, li)?;
-            let ge = a.not(&lt_ji);
-            let gt = a.lt(li, lj)?;
-            let nf = a.not(f);
-            let x = a.and(&[f.clone(), ge])?;
-            let y = a.and(&[nf, gt])?;
-            before.push(or2(a, &x, &y)?);
-        }
+        let before = ranked_before(a, ins[0][0].f()?, &floats(&ins[1])?, &bits(&ins[2])?)?;
         Ok(vec![Val::B(a.at_most(&before, self.0.saturating_sub(1))?)])
+    }
+}
+
+/// For logit `l_i`, the bits "`j` is ranked before `i`" over the row `ls` (`flags_j` set exactly
+/// when `j < i`): `l_j >= l_i` for `j < i`, `l_j > l_i` for `j > i` (ties to the lowest index;
+/// `j = i` is never before itself). The rank of `i` is the number of bits set.
+fn ranked_before<A: Arith>(
+    a: &mut A,
+    li: &A::V,
+    ls: &[A::V],
+    flags: &[A::Bit],
+) -> Result<Vec<A::Bit>> {
+    if ls.len() != flags.len() {
+        return Err(ModelError::Shape {
+            op: "ranked_before",
+            detail: format!("{} logits, {} order bits", ls.len(), flags.len()),
+        });
+    }
+    let mut before = Vec::with_capacity(ls.len());
+    for (lj, f) in ls.iter().zip(flags) {
+        // j < i: l_j >= l_i, i.e. !(l_j < l_i); j >= i: l_i < l_j (false for j = i).
+        let lt_ji = a.lt(lj, li)?;
+        let ge = a.not(&lt_ji);
+        let gt = a.lt(li, lj)?;
+        let nf = a.not(f);
+        let x = a.and(&[f.clone(), ge])?;
+        let y = a.and(&[nf, gt])?;
+        before.push(or2(a, &x, &y)?);
+    }
+    Ok(before)
+}
+
+/// Top-p membership of logit `i` (ports `[l_i, l_0..l_{V-1}, before_0..before_{V-1},
+/// p_0..p_{V-1}, target]`, `before_j` set exactly when `j < i`, `p_j = exp(round(l_j - max))`):
+/// `i` is kept when the exact sum of the `p_j` ranked before it (see [`TopKKept`]), rounded
+/// once, is below the target, or when nothing is ranked before it (rank 0 is always kept).
+/// Since that rounded mass grows with the rank, the kept logits are the smallest prefix in rank
+/// order whose rounded mass reaches the target.
+#[derive(Copy, Clone, Debug)]
+pub struct TopPKept;
+
+impl Kernel for TopPKept {
+    fn key(&self) -> String {
+        "topp_kept".into()
+    }
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::Bit]
+    }
+    fn run<A: Arith>(&self, a: &mut A, ins: &[Vec<Val<A>>]) -> Result<Vec<Val<A>>> {
+        want_ports("topp_kept", ins, 5)?;
+        let before = ranked_before(a, ins[0][0].f()?, &floats(&ins[1])?, &bits(&ins[2])?)?;
+        let ps = floats(&ins[3])?;
+        if ps.len() != before.len() {
+            return Err(ModelError::Shape {
+                op: "topp_kept",
+                detail: format!("{} weights for {} logits", ps.len(), before.len()),
+            });
+        }
+        let zero = a.constant(a.format().zero())?;
+        let mut masked = Vec::with_capacity(ps.len());
+        for (b, p) in before.iter().zip(&ps) {
+            masked.push(a.select(b, p, &zero)?);
+        }
+        let mass = a.sum(&masked)?;
+        let below = a.lt(&mass, ins[4][0].f()?)?;
+        let first = a.at_most(&before, 0)?;
+        Ok(vec![Val::B(or2(a, &below, &first)?)])
+    }
+}
+
+/// `kept ? x : 0` on ports `[x, kept]` (the top-p weights).
+#[derive(Copy, Clone, Debug)]
+pub struct KeepIf;
+
+impl Kernel for KeepIf {
+    fn key(&self) -> String {
+        "keep_if".into()
+    }
+    fn outputs(&self) -> Vec<Kind> {
+        vec![Kind::Float]
+    }
+    fn run<A: Arith>(&self, a: &mut A, ins: &[Vec<Val<A>>]) -> Result<Vec<Val<A>>> {
+        want_ports("keep_if", ins, 2)?;
+        let zero = a.constant(a.format().zero())?;
+        Ok(vec![Val::F(a.select(
+            ins[1][0].b()?,
+            ins[0][0].f()?,
+            &zero,
+        )?)])
     }
 }
 

@@ -10,7 +10,10 @@ use crate::float::Format;
 use super::super::error::{ModelError, Result};
 
 /// How a token is chosen from the logits of its position.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+///
+/// Written on the command line and in configuration files as `argmax`, `top-k:K` or `top-p:P`
+/// ([`std::str::FromStr`] and [`std::fmt::Display`] are inverse).
+#[derive(Copy, Clone, PartialEq, Debug)]
 pub enum Sampling {
     /// The largest logit, ties to the lowest index (no noise input).
     Argmax,
@@ -23,6 +26,79 @@ pub enum Sampling {
         /// How many logits are kept (1 <= k <= vocab).
         k: usize,
     },
+    /// Top-p (nucleus) sampling driven by one supplied uniform `u` in `[0, 1)` per token, with
+    /// the ranks of top-k: `p_i = exp(round(l_i - max))` for every `i`, the target
+    /// `T = round(round(P) * t)` where `t` is the exact sum of all `p_i` rounded once and
+    /// `round(P)` is `P` rounded to the format; `i` is kept when the exact sum of the `p_j` ranked
+    /// before it, rounded once, is below `T`, or when it has rank 0 (so the kept set is the
+    /// smallest prefix in rank order whose rounded mass reaches `T`, at least one logit). The
+    /// choice among the kept logits is then top-k's (weights of the others 0).
+    TopP {
+        /// The probability mass to keep, `0 < p <= 1`.
+        p: f64,
+    },
+}
+
+impl Sampling {
+    /// Whether the pass takes one uniform number per token (top-k and top-p).
+    pub fn uses_uniforms(&self) -> bool {
+        !matches!(self, Sampling::Argmax)
+    }
+}
+
+impl std::fmt::Display for Sampling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sampling::Argmax => write!(f, "argmax"),
+            Sampling::TopK { k } => write!(f, "top-k:{k}"),
+            Sampling::TopP { p } => write!(f, "top-p:{p}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Sampling {
+    type Err = ModelError;
+
+    /// `argmax`, `top-k:K` (K an integer >= 1) or `top-p:P` (`0 < P <= 1`); `k <= vocab` is
+    /// checked by [`VarConfig::validate`].
+    fn from_str(s: &str) -> Result<Sampling> {
+        let s = s.trim();
+        let want = "expected argmax, top-k:K or top-p:P";
+        if s == "argmax" {
+            return Ok(Sampling::Argmax);
+        }
+        if let Some(k) = s.strip_prefix("top-k:") {
+            let k: usize = k
+                .trim()
+                .parse()
+                .map_err(|_| bad("sampling", format!("{s:?}: K must be an integer >= 1")))?;
+            if k == 0 {
+                return Err(bad("sampling", format!("{s:?}: K must be >= 1")));
+            }
+            return Ok(Sampling::TopK { k });
+        }
+        if let Some(p) = s.strip_prefix("top-p:") {
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| bad("sampling", format!("{s:?}: P must be a number in (0, 1]")))?;
+            let samp = Sampling::TopP { p };
+            samp.check_p()?;
+            return Ok(samp);
+        }
+        Err(bad("sampling", format!("{s:?}: {want}")))
+    }
+}
+
+impl Sampling {
+    fn check_p(&self) -> Result<()> {
+        if let Sampling::TopP { p } = *self {
+            if !(p.is_finite() && p > 0.0 && p <= 1.0) {
+                return Err(bad("sampling", format!("top-p needs 0 < P <= 1, got {p}")));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A VAR configuration (all fields public and overridable; call [`VarConfig::validate`] after
@@ -263,6 +339,7 @@ impl VarConfig {
                 ));
             }
         }
+        self.sampling.check_p()?;
         if let Some(s) = self.cfg_scale {
             if !s.is_finite() {
                 return Err(bad("cfg_scale", format!("{s} is not finite")));
@@ -399,6 +476,38 @@ mod tests {
             VarConfig::preset(p).unwrap();
         }
         assert_eq!(VarConfig::preset("d16").unwrap().total_tokens(), 680);
+    }
+
+    #[test]
+    fn sampling_parses_and_prints() {
+        for s in ["argmax", "top-k:7", "top-p:0.9", "top-p:1"] {
+            let v: Sampling = s.parse().unwrap();
+            assert_eq!(v.to_string(), s);
+        }
+        assert_eq!(
+            "top-p:0.25".parse::<Sampling>().unwrap(),
+            Sampling::TopP { p: 0.25 }
+        );
+        for s in [
+            "",
+            "top-k:0",
+            "top-k:-1",
+            "top-k:x",
+            "top-p:0",
+            "top-p:1.5",
+            "top-p:NaN",
+            "top-p:inf",
+            "top-p:-0.1",
+            "topk:3",
+            "argmax:1",
+        ] {
+            assert!(s.parse::<Sampling>().is_err(), "{s:?} accepted");
+        }
+        let mut c = VarConfig::preset("micro").unwrap();
+        c.sampling = Sampling::TopP { p: f64::NAN };
+        assert!(c.validate().is_err());
+        c.sampling = Sampling::TopK { k: 9 };
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub fn var_forward<B: TensorArith>(
             });
         }
     }
-    if let Sampling::TopK { .. } = cfg.sampling {
+    if let Sampling::TopK { .. } | Sampling::TopP { .. } = cfg.sampling {
         if inp.forced_tokens.is_none()
             && inp.uniforms.as_ref().map(|u| b.shape(u).to_vec()) != Some(vec![cfg.total_tokens()])
         {
@@ -245,7 +245,7 @@ impl VarInput {
         }
         let need = match cfg.sampling {
             Sampling::Argmax => 0,
-            Sampling::TopK { .. } => cfg.total_tokens(),
+            Sampling::TopK { .. } | Sampling::TopP { .. } => cfg.total_tokens(),
         };
         if self.uniforms.len() != need {
             return Err(ModelError::Config {
@@ -302,7 +302,7 @@ pub fn var_reference_until(
     let class = b.constant_choices("class", class_bound(cfg)?, vec![1], &[input.class as u32])?;
     let uniforms = match cfg.sampling {
         Sampling::Argmax => None,
-        Sampling::TopK { .. } => {
+        Sampling::TopK { .. } | Sampling::TopP { .. } => {
             let us = input.uniform_floats(cfg)?;
             let n = us.len();
             Some(b.constant("u", vec![n], &mut |_| Tensor::new(vec![n], us.clone()))?)
@@ -341,7 +341,7 @@ pub fn var_f32(
     let class = b.constant_choices("class", class_bound(cfg)?, vec![1], &[input.class as u32])?;
     let uniforms = match cfg.sampling {
         Sampling::Argmax => None,
-        Sampling::TopK { .. } => {
+        Sampling::TopK { .. } | Sampling::TopP { .. } => {
             let us: Vec<f32> = input.uniforms.iter().map(|&u| u as f32).collect();
             let data = us.into_iter().map(Val::F).collect();
             Some(STensor::new(vec![cfg.total_tokens()], Kind::Float, data)?)
@@ -455,7 +455,7 @@ fn explicit_pass(
     }
     let uniforms = match cfg.sampling {
         Sampling::Argmax => None,
-        Sampling::TopK { .. } => Some(
+        Sampling::TopK { .. } | Sampling::TopP { .. } => Some(
             (0..cfg.total_tokens())
                 .map(|t| Ok(Val::F(FloatWord::input(b, &format!("u.{t}"), fmt)?)))
                 .collect::<Result<Vec<_>>>()?,
@@ -560,7 +560,7 @@ impl CompiledVar {
     /// per uniform (top-k only).
     pub fn input_widths(&self) -> Vec<u32> {
         let mut v = vec![self.cfg.class_bits()];
-        if let Sampling::TopK { .. } = self.cfg.sampling {
+        if let Sampling::TopK { .. } | Sampling::TopP { .. } = self.cfg.sampling {
             v.extend(std::iter::repeat_n(
                 self.cfg.fmt.width(),
                 self.cfg.total_tokens(),
@@ -669,7 +669,9 @@ pub fn record_cached(
     let class = r.input("class", Kind::Choice(class_bound(cfg)?), vec![1])?;
     let uniforms: Option<RTensor> = match cfg.sampling {
         Sampling::Argmax => None,
-        Sampling::TopK { .. } => Some(r.input("u", Kind::Float, vec![cfg.total_tokens()])?),
+        Sampling::TopK { .. } | Sampling::TopP { .. } => {
+            Some(r.input("u", Kind::Float, vec![cfg.total_tokens()])?)
+        }
     };
     let inp = PassInputs {
         class,
@@ -701,7 +703,7 @@ impl RecordedVar {
     pub fn input_values(&self, inputs: &[VarInput]) -> Result<Vec<Vec<Vec<u64>>>> {
         let rows = input_rows(&self.cfg, inputs)?;
         let mut v = vec![rows.iter().map(|r| vec![r[0]]).collect::<Vec<_>>()];
-        if let Sampling::TopK { .. } = self.cfg.sampling {
+        if let Sampling::TopK { .. } | Sampling::TopP { .. } = self.cfg.sampling {
             v.push(rows.iter().map(|r| r[1..].to_vec()).collect());
         }
         Ok(v)

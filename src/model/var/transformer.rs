@@ -25,7 +25,7 @@
 //! - guidance: `logits = round(round((1+t) c) - round(t u))` with the constants `1 + t` and `t`
 //!   rounded ([`VarConfig::cfg_t`]); the unconditional stream runs the same blocks on the null
 //!   class `num_classes` and receives the same sampled tokens;
-//! - sampling: [`sample`] (argmax, or top-k against a supplied uniform, see [`Sampling`]).
+//! - sampling: [`sample`] (argmax, or top-k / top-p against a supplied uniform, see [`Sampling`]).
 //!
 //! Class-only values ([`class_vectors`]: the first tokens `sos + pos_start + lvl_pos`, the six
 //! AdaLN vectors of every block, the head's two) are computed from the class choice like every
@@ -39,8 +39,8 @@ use crate::float::Float;
 use super::super::arith::Unary;
 use super::super::error::{ModelError, Result};
 use super::super::ops::kernels::{
-    Argmax, BinOp, ConstOp, Dot, Guide, L2Scale, Less, MulAdd, MulMul, Reduce, ReduceK, TopKChoose,
-    TopKKept, TopKWeight, WithConst,
+    Argmax, BinOp, ConstOp, Dot, Guide, KeepIf, L2Scale, Less, MulAdd, MulMul, Reduce, ReduceK,
+    TopKChoose, TopKKept, TopKWeight, TopPKept, WithConst,
 };
 use super::super::ops::nn::{
     binary, co, elementwise, layer_norm, linear, rows, select_table, slice_cols, softmax_rows,
@@ -540,11 +540,9 @@ pub fn guide<B: TensorArith>(
 }
 
 /// Sample every token of a scale from `logits: [n, V]`: the choices `[n]`. Argmax: the largest
-/// logit (ties to the lowest index). Top-k with the uniforms `us[begin..begin + n]`
-/// (`us: [L]`): `kept_i = [rank_i < k]` (ties to the lowest index); `p_i = exp(round(l_i -
-/// max))` if kept, else 0; `c_j` = the exact sum of `p_0..p_j` rounded once; threshold
-/// `round(u * c_{V-1})`; the choice is the first `j` with `c_j > threshold`, or the last kept
-/// index when there is none (exactly one, since the `c_j` are non-decreasing).
+/// logit (ties to the lowest index). Top-k and top-p with the uniforms `us[begin..begin + n]`
+/// (`us: [L]`): the weights `p_i` of the kept logits ([`top_k_weights`], [`top_p_weights`];
+/// 0 for the others), then [`choose_by_uniform`].
 pub fn sample<B: TensorArith>(
     b: &mut B,
     cfg: &VarConfig,
@@ -557,58 +555,61 @@ pub fn sample<B: TensorArith>(
         op: "sample",
         detail: format!("{v} logits"),
     })?;
-    let k = match cfg.sampling {
+    let (p, kept) = match cfg.sampling {
         Sampling::Argmax => return rows(b, "argmax", &Argmax(vk), logits),
-        Sampling::TopK { k } => k,
+        Sampling::TopK { k } => top_k_weights(b, logits, k)?,
+        Sampling::TopP { p } => {
+            let pf = cfg.fmt.from_f64(p)?;
+            let (w, kept) = top_p_weights(b, logits, pf)?;
+            (w, Some(kept))
+        }
     };
-    if k == 0 || k > v {
-        return Err(ModelError::Shape {
-            op: "sample",
-            detail: format!("k = {k} for {v} logits"),
-        });
-    }
     let (us, begin) = uniforms.ok_or_else(|| ModelError::Shape {
         op: "sample",
-        detail: "top-k sampling needs the uniforms".into(),
+        detail: format!("{} sampling needs the uniforms", cfg.sampling),
     })?;
+    choose_by_uniform(b, &p, kept.as_ref(), us, begin, (n, vk))
+}
+
+/// Per row of `logits: [n, V]`, logit `i` against every logit `j` of its row (port maps of
+/// the ranking kernels): `l_i`, the row, and the constant bit "`j < i`".
+fn rank_ports<'a, B: TensorArith>(
+    logits: &'a B::T,
+    one: &'a B::T,
+    v: usize,
+) -> [PortSpec<'a, B::T>; 3] {
     let vi = v as i64;
-    let row_word = || Map::affine(vec![v], vec![co(0, &[1, 0], &[0]), co(0, &[0, 0], &[1])]);
-    let at =
-        |r: [i64; 2], c: [i64; 2]| Map::affine(vec![1], vec![co(0, &r, &[0]), co(0, &c, &[0])]);
-    let masked = k < v;
-    let kept = if masked {
-        let one = b.constant_bits("one", vec![1], &[true])?;
-        let before = Map::Affine {
-            words: vec![v],
-            coords: vec![co(0, &[0, 0], &[0])],
-            pad: false,
-            // j < i  <=>  0 <= i - j - 1 < V
-            conds: vec![Cond {
-                expr: co(-1, &[0, 1], &[-1]),
-                bound: vi,
-            }],
-        };
-        let ports = [
-            PortSpec {
-                src: logits,
-                map: at([1, 0], [0, 1]),
-            },
-            PortSpec {
-                src: logits,
-                map: row_word(),
-            },
-            PortSpec {
-                src: &one,
-                map: before,
-            },
-        ];
-        Some(
-            b.apply("topk.kept", &TopKKept(k), &[n, v], &ports)?
-                .remove(0),
-        )
-    } else {
-        None
+    // j < i  <=>  0 <= i - j - 1 < V
+    let before = Map::Affine {
+        words: vec![v],
+        coords: vec![co(0, &[0, 0], &[0])],
+        pad: false,
+        conds: vec![Cond {
+            expr: co(-1, &[0, 1], &[-1]),
+            bound: vi,
+        }],
     };
+    [
+        PortSpec {
+            src: logits,
+            map: Map::affine(vec![1], vec![co(0, &[1, 0], &[0]), co(0, &[0, 1], &[0])]),
+        },
+        PortSpec {
+            src: logits,
+            map: Map::affine(vec![v], vec![co(0, &[1, 0], &[0]), co(0, &[0, 0], &[1])]),
+        },
+        PortSpec {
+            src: one,
+            map: before,
+        },
+    ]
+}
+
+/// The row maxima `[n]` of `logits: [n, V]` and the weights `exp(round(l_i - max))` (times
+/// the kept bit when `kept` is given) `[n, V]`.
+fn exp_weights<B: TensorArith>(b: &mut B, logits: &B::T, kept: Option<&B::T>) -> Result<B::T> {
+    let s = b.shape(logits).to_vec();
+    let (n, v) = (s[0], s[1]);
     let m = rows(
         b,
         "topk.max",
@@ -618,25 +619,110 @@ pub fn sample<B: TensorArith>(
         },
         logits,
     )?;
+    let at = Map::affine(vec![1], vec![co(0, &[1, 0], &[0]), co(0, &[0, 1], &[0])]);
     let mut ports = vec![
         PortSpec {
             src: logits,
-            map: at([1, 0], [0, 1]),
+            map: at.clone(),
         },
         PortSpec {
             src: &m,
             map: Map::affine(vec![1], vec![co(0, &[1, 0], &[0])]),
         },
     ];
-    if let Some(kp) = &kept {
-        ports.push(PortSpec {
-            src: kp,
-            map: at([1, 0], [0, 1]),
+    if let Some(kp) = kept {
+        ports.push(PortSpec { src: kp, map: at });
+    }
+    let masked = kept.is_some();
+    Ok(
+        b.apply("topk.weight", &TopKWeight { masked }, &[n, v], &ports)?
+            .remove(0),
+    )
+}
+
+/// Top-k weights of `logits: [n, V]`: `kept_i = [rank_i < k]` (ties to the lowest index),
+/// `p_i = exp(round(l_i - max))` if kept, else 0. `kept` is `None` when `k = V` (all kept).
+fn top_k_weights<B: TensorArith>(
+    b: &mut B,
+    logits: &B::T,
+    k: usize,
+) -> Result<(B::T, Option<B::T>)> {
+    let s = b.shape(logits).to_vec();
+    let (n, v) = (s[0], s[1]);
+    if k == 0 || k > v {
+        return Err(ModelError::Shape {
+            op: "sample",
+            detail: format!("k = {k} for {v} logits"),
         });
     }
-    let p = b
-        .apply("topk.weight", &TopKWeight { masked }, &[n, v], &ports)?
-        .remove(0);
+    let kept = if k < v {
+        let one = b.constant_bits("one", vec![1], &[true])?;
+        let ports = rank_ports::<B>(logits, &one, v);
+        Some(
+            b.apply("topk.kept", &TopKKept(k), &[n, v], &ports)?
+                .remove(0),
+        )
+    } else {
+        None
+    };
+    let p = exp_weights(b, logits, kept.as_ref())?;
+    Ok((p, kept))
+}
+
+/// Top-p weights of `logits: [n, V]` for the mass `pf` (in the format; [`Sampling::TopP`]):
+/// `w_i = exp(round(l_i - max))`, the target `round(pf * round(sum_i w_i))`, the kept bits of
+/// [`TopPKept`], and the weights `kept_i ? w_i : 0`.
+fn top_p_weights<B: TensorArith>(b: &mut B, logits: &B::T, pf: Float) -> Result<(B::T, B::T)> {
+    let s = b.shape(logits).to_vec();
+    let (n, v) = (s[0], s[1]);
+    let w = exp_weights(b, logits, None)?;
+    let total = rows(
+        b,
+        "topp.total",
+        &ReduceK {
+            op: Reduce::Sum,
+            div: None,
+        },
+        &w,
+    )?;
+    let target = elementwise(b, "topp.target", &WithConst(ConstOp::Mul, pf), &[&total])?;
+    let one = b.constant_bits("one", vec![1], &[true])?;
+    let [li, row, before] = rank_ports::<B>(logits, &one, v);
+    let ports = [
+        li,
+        row,
+        before,
+        PortSpec {
+            src: &w,
+            map: Map::affine(vec![v], vec![co(0, &[1, 0], &[0]), co(0, &[0, 0], &[1])]),
+        },
+        PortSpec {
+            src: &target,
+            map: Map::affine(vec![1], vec![co(0, &[1, 0], &[0])]),
+        },
+    ];
+    let kept = b.apply("topp.kept", &TopPKept, &[n, v], &ports)?.remove(0);
+    let p = elementwise(b, "topp.keep", &KeepIf, &[&w, &kept])?;
+    Ok((p, kept))
+}
+
+/// The choice `[n]` from the weights `p: [n, V]` (0 for logits not kept) and the uniforms
+/// `us[begin..begin + n]`: `c_j` = the exact sum of `p_0..p_j` rounded once; threshold
+/// `round(u * c_{V-1})`; the first `j` with `c_j > threshold`, or the last kept index when
+/// there is none (exactly one, since the `c_j` are non-decreasing). `kept` is `None` when
+/// every logit is kept.
+fn choose_by_uniform<B: TensorArith>(
+    b: &mut B,
+    p: &B::T,
+    kept: Option<&B::T>,
+    us: &B::T,
+    begin: usize,
+    (n, vk): (usize, u32),
+) -> Result<B::T> {
+    let v = vk as usize;
+    let vi = v as i64;
+    let at =
+        |r: [i64; 2], c: [i64; 2]| Map::affine(vec![1], vec![co(0, &r, &[0]), co(0, &c, &[0])]);
     // c_j = exact sum of p_0..p_j: the row with the words j' > j read as zero.
     let prefix = Map::Affine {
         words: vec![v],
@@ -656,7 +742,7 @@ pub fn sample<B: TensorArith>(
             },
             &[n, v],
             &[PortSpec {
-                src: &p,
+                src: p,
                 map: prefix,
             }],
         )?
@@ -695,16 +781,18 @@ pub fn sample<B: TensorArith>(
             ],
         )?
         .remove(0);
+    let row = || Map::affine(vec![v], vec![co(0, &[1], &[0]), co(0, &[0], &[1])]);
     let mut ports = vec![PortSpec {
         src: &gt,
-        map: Map::affine(vec![v], vec![co(0, &[1], &[0]), co(0, &[0], &[1])]),
+        map: row(),
     }];
-    if let Some(kp) = &kept {
+    if let Some(kp) = kept {
         ports.push(PortSpec {
             src: kp,
-            map: Map::affine(vec![v], vec![co(0, &[1], &[0]), co(0, &[0], &[1])]),
+            map: row(),
         });
     }
+    let masked = kept.is_some();
     Ok(
         b.apply("topk.choose", &TopKChoose { v: vk, masked }, &[n], &ports)?
             .remove(0),
