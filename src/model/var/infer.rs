@@ -286,9 +286,21 @@ fn infer_schedule(raw: &RawTensors, notes: &mut Vec<String>) -> Result<Vec<usize
     let sn = need(raw, "lvl_embed.weight", 2, "number of scales")?[0];
     let first = need(raw, "pos_start", 3, "first scale's tokens")?[1];
     let rel = RELEASED_PATCH_NUMS;
-    if l == rel.iter().map(|p| p * p).sum::<usize>() && sn == rel.len() && first == 1 {
+    let fits = |s: &[usize]| {
+        l == s.iter().map(|p| p * p).sum::<usize>() && sn == s.len() && first == s[0] * s[0]
+    };
+    if fits(&rel) {
         notes.push("patch_nums: the released schedule (it fits pos_1LC and lvl_embed)".into());
         return Ok(rel.to_vec());
+    }
+    for p in PRESETS {
+        let s = VarConfig::preset(p)?.patch_nums;
+        if fits(&s) {
+            notes.push(format!(
+                "patch_nums {s:?}: the preset {p}'s schedule (it fits pos_1LC and lvl_embed)"
+            ));
+            return Ok(s);
+        }
     }
     Err(ModelError::Config {
         field: "patch_nums".into(),
@@ -305,7 +317,7 @@ fn infer_schedule(raw: &RawTensors, notes: &mut Vec<String>) -> Result<Vec<usize
 /// With `base`, the weights are checked against it ([`check_tensors`]: a tensor whose shape
 /// contradicts it is an error naming the tensor and both shapes) and `base` is returned.
 /// Without, the shapes give width, depth, heads, MLP ratio, vocabulary, code dimension,
-/// classes, shared AdaLN, the schedule (from `lvl_1L`, or the released one when `pos_1LC` and
+/// classes, shared AdaLN, the schedule (from `lvl_1L`, or the released one, or a preset's, when `pos_1LC` and
 /// `lvl_embed` fit it; otherwise a [`ModelError::Config`] asking for the scales), and the
 /// decoder (channels per level as `vae_ch` = their gcd times `vae_ch_mult`, ResNet blocks per
 /// level, attention kinds, image channels). The other fields (format, LayerNorm eps, GroupNorm
