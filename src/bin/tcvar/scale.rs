@@ -378,6 +378,7 @@ fn block_sweep(
         wires_n.push((name.clone(), in_n));
         wires_d.push((name.clone(), in_d));
     }
+    #[allow(clippy::type_complexity)]
     let plots: [(&str, String, &str, &str, bool, &[Series]); 3] = [
         (
             "blocks_depth_vs_n.svg",

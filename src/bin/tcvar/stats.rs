@@ -117,8 +117,11 @@ pub fn record(
         .map_err(|e| CliError::Failure(format!("cannot record the program: {e}")))
 }
 
+/// One top-level phase: `(name, gates, terms, depth)`.
+pub type Phase = (String, u128, u128, u32);
+
 /// The top-level phases of a program: `(name, gates, terms, depth)`.
-pub fn phases(p: &Program) -> Vec<(String, u128, u128, u32)> {
+pub fn phases(p: &Program) -> Vec<Phase> {
     p.region_counts()
         .into_iter()
         .filter(|r| !r.path.is_empty() && !r.path.contains('.'))
@@ -143,10 +146,9 @@ fn stats_json(a: &StatsArgs, cfg: &VarConfig, rec: &RecordedVar, seconds: f64) -
     let p = &rec.program;
     let c = p.counts();
     let ph = phases(p);
-    let by_phase =
-        |f: &dyn Fn(&(String, u128, u128, u32)) -> Value| -> serde_json::Map<String, Value> {
-            ph.iter().map(|x| (x.0.clone(), f(x))).collect()
-        };
+    let by_phase = |f: &dyn Fn(&Phase) -> Value| -> serde_json::Map<String, Value> {
+        ph.iter().map(|x| (x.0.clone(), f(x))).collect()
+    };
     let regions: Vec<Value> = p
         .region_counts()
         .iter()
