@@ -415,3 +415,50 @@ fn validate_rejects_every_broken_invariant() {
         assert!(matches!(b.to_bytes(), Err(FileError::Invalid(_))), "{what}");
     }
 }
+
+/// `load_file` reads the header before anything else and bounds the payload by the file's size:
+/// a device is refused without reading (it once grew without bound), and a large file that is
+/// not a circuit is refused after its first bytes.
+#[test]
+fn load_file_refuses_devices_and_checks_the_header_first() {
+    #[cfg(unix)]
+    assert!(matches!(
+        Circuit::load_file("/dev/zero"),
+        Err(FileError::NotARegularFile { .. })
+    ));
+    let dir = std::env::temp_dir().join(format!("tcvar-serial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(matches!(
+        Circuit::load_file(&dir),
+        Err(FileError::NotARegularFile { .. }) | Err(FileError::Io(_))
+    ));
+    let big = dir.join("big.bin");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(1 << 40))
+        .unwrap();
+    assert!(matches!(
+        Circuit::load_file(&big),
+        Err(FileError::NotACircuit)
+    ));
+    // A valid header announcing a payload longer than the file.
+    let mut bytes = sample().to_bytes().unwrap();
+    bytes.truncate(bytes.len() - 3);
+    let short = dir.join("short.tcc");
+    std::fs::write(&short, &bytes).unwrap();
+    assert!(matches!(
+        Circuit::load_file(&short),
+        Err(FileError::Truncated { .. })
+    ));
+    // Round trip and trailing data, as from_bytes.
+    let good = dir.join("good.tcc");
+    sample().save_file(&good).unwrap();
+    assert_eq!(Circuit::load_file(&good).unwrap(), sample());
+    let mut bytes = sample().to_bytes().unwrap();
+    bytes.push(0);
+    std::fs::write(&good, &bytes).unwrap();
+    assert!(matches!(
+        Circuit::load_file(&good),
+        Err(FileError::TrailingData { extra: 1 })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}

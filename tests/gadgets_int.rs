@@ -749,7 +749,7 @@ fn measure(widths: &[usize], f: impl FnOnce(&mut Builder, &[Vec<Lit>]) -> Vec<Li
         .map(|(i, &w)| b.input_word(&format!("x{i}"), w as u32).unwrap())
         .collect();
     let out = f(&mut b, &ins);
-    int::depth_of(&b, &out)
+    int::depth_of(&b, &out).unwrap()
 }
 
 #[test]

@@ -239,8 +239,21 @@ fn block_depths_respect_the_lemmas() {
         g.lemma_5_1(), g.lemma_5_2(), g.lemma_5_3(), g.attention_layer(), g.attention_layer_max(),
         g.lemma_5_4(), g.lemma_5_5(), g.layer_norm_eps_affine(), g.conv(), g.transformer(1), g.transformer(2)
     );
-    // The corrected attention-layer formula adds what Lemma 5.3 leaves out.
-    assert_eq!(g.attention_layer(), 5 * g.std() + 5 * g.sum + g.exp);
+    // The attention layer of Definition 4.5, stage by stage along its longest path, each stage
+    // a product (d_std then d_sum of the dot products), the exponential, the row sums or the
+    // normalising division: an independent count of what the formula must equal.
+    let product = g.std() + g.sum;
+    let stages = [
+        ("X Wq", product),
+        ("(X Wq) Wk^T", product),
+        ("(X Wq Wk^T) X^T", product),
+        ("exp", g.exp),
+        ("row sums", g.sum),
+        ("D^-1 A", g.std()),
+        ("(D^-1 A) (X Wv)", product),
+    ];
+    let counted: u32 = stages.iter().map(|s| s.1).sum();
+    assert_eq!(g.attention_layer(), counted, "{stages:?}");
     assert_eq!(g.lemma_5_3(), 3 * (g.std() + g.sum) + g.exp);
     assert_eq!(g.lemma_5_5(), 5 * g.std() + 2 * g.sum + g.sqrt);
     for &block in Block::SINGLE.iter().chain(&[Block::Transformer]) {
@@ -448,4 +461,32 @@ fn sweep_report() {
         let depths: Vec<u32> = rs.iter().map(|r| r.depth).collect();
         println!("{name} m={m}: slope n {sn:?} slope d {sd:?} depths {depths:?}");
     }
+}
+
+/// `Builder::level` of a literal from another builder is an error (it once read as level 0), and
+/// the unary reference reports failures instead of substituting zero; SiLU and GELU at the
+/// most negative value of a format beyond the f64 range are their limit, 0.
+#[test]
+fn unknown_literals_and_unary_references_are_not_silently_zero() {
+    use tcvar::circuit::Builder;
+    use tcvar::model::arith::Unary;
+    let mut big = Builder::new();
+    let x = big.input_word("x", 8).unwrap();
+    let g = big.and2(x[0], x[1]).unwrap();
+    assert_eq!(big.level(g).unwrap(), 1);
+    let small = Builder::new();
+    assert!(small.level(x[7]).is_err());
+    assert!(small.max_level(&x).is_err());
+    assert_eq!(big.max_level(&[x[0], g]).unwrap(), 1);
+
+    let fmt = Format::new(8, 16).unwrap();
+    let most_negative = fmt.max_finite(true);
+    for f in [Unary::Silu, Unary::GeluTanh] {
+        assert_eq!(f.reference(most_negative).unwrap(), fmt.zero(), "{f:?}");
+    }
+    // 1 / 0 is the largest finite value (the division rule), not a fallback zero.
+    assert_eq!(
+        Unary::Recip.reference(fmt.zero()).unwrap(),
+        fmt.max_finite(false)
+    );
 }

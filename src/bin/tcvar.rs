@@ -4,6 +4,8 @@
 //! `--backend gpu`) prints one line and exits with status 2; a bit mismatch between an
 //! evaluator and the reference exits with status 1.
 
+#[path = "tcvar/args.rs"]
+mod args;
 #[path = "tcvar/common.rs"]
 mod common;
 #[path = "tcvar/files.rs"]

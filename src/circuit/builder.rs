@@ -47,7 +47,16 @@ pub struct Builder {
     region_stack: Vec<RegionId>,
     node_region: Vec<RegionId>,
     scratch: Vec<(u32, i128)>,
+    /// Largest number of bytes the node and form arrays may reach ([`Builder::set_byte_limit`]).
+    byte_limit: u64,
 }
+
+/// Bytes the builder holds per node (node, level, region, gate index entry), counted by
+/// [`Builder::bytes`].
+pub const BYTES_PER_NODE: u64 = 40;
+/// Bytes the builder holds per term of a linear form (wire and weight), counted by
+/// [`Builder::bytes`].
+pub const BYTES_PER_TERM: u64 = 12;
 
 impl Default for Builder {
     fn default() -> Self {
@@ -118,6 +127,7 @@ impl Builder {
             region_stack: vec![RegionId::ROOT],
             node_region: vec![RegionId::ROOT],
             scratch: Vec::new(),
+            byte_limit: u64::MAX,
         }
     }
 
@@ -215,14 +225,40 @@ impl Builder {
 
     // ----------------------------------------------------------------- queries
 
-    /// The level of a literal's wire (0 for inputs and constants).
-    pub fn level(&self, l: Lit) -> u32 {
-        self.levels.get(l.wire().index()).copied().unwrap_or(0)
+    /// The level of a literal's wire (0 for inputs and constants); an error for a literal of
+    /// another builder.
+    pub fn level(&self, l: Lit) -> Result<u32> {
+        self.check_lit(l)?;
+        Ok(self.levels[l.wire().index()])
     }
 
-    /// The largest level among `lits` (0 when empty).
-    pub fn max_level(&self, lits: &[Lit]) -> u32 {
-        lits.iter().map(|&l| self.level(l)).max().unwrap_or(0)
+    /// The largest level among `lits` (0 when empty); an error when one is unknown.
+    pub fn max_level(&self, lits: &[Lit]) -> Result<u32> {
+        lits.iter().try_fold(0, |m, &l| Ok(m.max(self.level(l)?)))
+    }
+
+    /// Refuse to grow past `bytes` bytes of nodes and linear forms (counted as [`Builder::bytes`]):
+    /// a gate or input that would cross it fails with [`CircuitError::OverBudget`], so a
+    /// construction too large for the memory at hand stops early instead of exhausting it.
+    pub fn set_byte_limit(&mut self, bytes: u64) {
+        self.byte_limit = bytes;
+    }
+
+    /// Bytes held by the nodes and forms built so far: [`BYTES_PER_NODE`] per node plus
+    /// [`BYTES_PER_TERM`] per form term (hash tables and names not included).
+    pub fn bytes(&self) -> u64 {
+        self.nodes.len() as u64 * BYTES_PER_NODE + self.forms.wires.len() as u64 * BYTES_PER_TERM
+    }
+
+    fn check_budget(&self, extra_nodes: u64, extra_terms: u64) -> Result<()> {
+        let after = self.bytes() + extra_nodes * BYTES_PER_NODE + extra_terms * BYTES_PER_TERM;
+        if after > self.byte_limit {
+            return Err(CircuitError::OverBudget {
+                needed: after,
+                limit: self.byte_limit,
+            });
+        }
+        Ok(())
     }
 
     /// Number of wires so far (constant, inputs and gates).
@@ -470,6 +506,7 @@ impl Builder {
         if self.nodes.len() as u64 >= MAX_WIRES {
             return Err(CircuitError::TooManyWires { limit: MAX_WIRES });
         }
+        self.check_budget(1, 0)?;
         let w = Wire(self.nodes.len() as u32);
         self.nodes.push(node);
         self.levels.push(level);
@@ -493,6 +530,7 @@ impl Builder {
                 limit: u32::MAX as u64,
             });
         }
+        self.check_budget(0, wires.len() as u64)?;
         let id = self.forms.len() as u32;
         let prev = self.form_index.insert(h, id).unwrap_or(NO_FORM);
         self.form_chain.push(prev);

@@ -25,6 +25,14 @@ pub enum CircuitError {
         /// The wire limit.
         limit: u64,
     },
+    /// The circuit would exceed the builder's byte limit ([`super::Builder::set_byte_limit`]).
+    #[error("circuit too large: {needed} bytes of nodes and forms needed, the limit is {limit}")]
+    OverBudget {
+        /// Bytes the builder would hold.
+        needed: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Two input words or two output words share a name.
     #[error("duplicate {kind} word name {name:?}")]
     DuplicateName {

@@ -27,7 +27,8 @@
 //! the bytes that remain before anything is allocated, so loading never allocates more than a
 //! small constant factor times the file's size.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
+
 use std::path::Path;
 
 use rustc_hash::FxHashSet;
@@ -110,6 +111,13 @@ pub enum FileError {
         offset: u64,
         /// What is wrong.
         what: String,
+    },
+    /// The path names something other than a regular file (a device, a pipe, a directory):
+    /// its size cannot bound the read.
+    #[error("not a regular file ({kind}): a circuit file's size must be known before reading")]
+    NotARegularFile {
+        /// What it is instead.
+        kind: &'static str,
     },
     /// The payload parses but violates an invariant of the circuit.
     #[error("invalid circuit: {0}")]
@@ -510,7 +518,19 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 ///   without '.', a parent with a smaller index, and a name unique among its siblings; every
 ///   node's region exists.
 pub fn validate(c: &Circuit) -> Result<(), FileError> {
-    let bad = |m: String| Err(FileError::Invalid(m));
+    check_arrays(c)?;
+    let form_max_wire = check_forms(c)?;
+    let input_wires = check_nodes(c, &form_max_wire)?;
+    check_words(c, &input_wires)?;
+    check_regions(c)
+}
+
+fn bad<T>(m: String) -> Result<T, FileError> {
+    Err(FileError::Invalid(m))
+}
+
+/// Node count and the per-node arrays' lengths.
+fn check_arrays(c: &Circuit) -> Result<(), FileError> {
     let n = c.nodes.len();
     if n == 0 {
         return bad("no nodes (node 0 must be the constant false)".into());
@@ -525,6 +545,12 @@ pub fn validate(c: &Circuit) -> Result<(), FileError> {
             c.node_region.len()
         ));
     }
+    Ok(())
+}
+
+/// Every form's invariants; returns each form's largest wire.
+fn check_forms(c: &Circuit) -> Result<Vec<u32>, FileError> {
+    let n = c.nodes.len();
     // Forms.
     let f = &c.forms;
     let nf = f.offsets.len().wrapping_sub(1);
@@ -572,6 +598,13 @@ pub fn validate(c: &Circuit) -> Result<(), FileError> {
         }
         form_max_wire.push(ws[ws.len() - 1].0);
     }
+    Ok(form_max_wire)
+}
+
+/// Node kinds, input numbering, gates' forms, thresholds and levels; returns the input wires.
+fn check_nodes(c: &Circuit, form_max_wire: &[u32]) -> Result<Vec<u32>, FileError> {
+    let f = &c.forms;
+    let nf = form_max_wire.len();
     let mut form_level = vec![u32::MAX; nf];
     // Nodes.
     if c.nodes[0] != Node::False {
@@ -637,6 +670,12 @@ pub fn validate(c: &Circuit) -> Result<(), FileError> {
             ));
         }
     }
+    Ok(input_wires)
+}
+
+/// Input words list exactly the inputs; word names are distinct; outputs read existing wires.
+fn check_words(c: &Circuit, input_wires: &[u32]) -> Result<(), FileError> {
+    let n = c.nodes.len();
     // Words.
     let mut names = FxHashSet::default();
     let mut k = 0usize;
@@ -673,6 +712,11 @@ pub fn validate(c: &Circuit) -> Result<(), FileError> {
             ));
         }
     }
+    Ok(())
+}
+
+/// The region tree and every node's region.
+fn check_regions(c: &Circuit) -> Result<(), FileError> {
     // Regions.
     let nr = c.regions.len();
     if nr == 0 || !c.regions[0].name.is_empty() || c.regions[0].parent.is_some() {
@@ -826,9 +870,180 @@ impl Circuit {
         self.save(std::io::BufWriter::new(f))
     }
 
-    /// Load the file at `path`; the whole file must be one circuit.
+    /// Load the file at `path`; the whole file must be one circuit. The header is read and
+    /// checked first, the payload length it announces is checked against the file's size, and
+    /// only then is the payload read (exactly that many bytes): a large file that is not a
+    /// circuit is refused after 40 bytes, and a path that is not a regular file (`/dev/zero`, a
+    /// pipe, a directory) is refused before anything is read.
     pub fn load_file(path: impl AsRef<Path>) -> Result<Circuit, FileError> {
-        let bytes = std::fs::read(path)?;
-        Circuit::from_bytes(&bytes)
+        let mut f = std::fs::File::open(path)?;
+        let size = regular_file_size(&f)?;
+        let mut h = [0u8; HEADER_LEN];
+        let got = (size.min(HEADER_LEN as u64)) as usize;
+        f.read_exact(&mut h[..got])?;
+        let (len, sum) = check_header(&h[..got])?;
+        let needed = (HEADER_LEN as u64).saturating_add(len);
+        if size < needed {
+            return Err(FileError::Truncated { needed, got: size });
+        }
+        // `len <= size`, and the file's bytes exist: the buffer is bounded by the file.
+        let mut p = vec![0u8; len as usize];
+        f.read_exact(&mut p)?;
+        if size > needed {
+            let computed = fnv1a64(&p);
+            if computed != sum {
+                return Err(FileError::ChecksumMismatch {
+                    stored: sum,
+                    computed,
+                });
+            }
+            return Err(FileError::TrailingData {
+                extra: size - needed,
+            });
+        }
+        finish_load(&p, len, sum)
     }
+}
+
+/// The size of `f` when it is a regular file; [`FileError::NotARegularFile`] otherwise.
+pub fn regular_file_size(f: &std::fs::File) -> Result<u64, FileError> {
+    let m = f.metadata()?;
+    if m.is_file() {
+        return Ok(m.len());
+    }
+    let kind = if m.is_dir() {
+        "a directory"
+    } else {
+        special_kind(m.file_type())
+    };
+    Err(FileError::NotARegularFile { kind })
+}
+
+#[cfg(unix)]
+fn special_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_fifo() {
+        "a pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: std::fs::FileType) -> &'static str {
+    "not a file"
+}
+
+// ------------------------------------------------------------------------------ vector files
+
+/// Longest line of a vector file accepted besides its bits (comments, spaces, a `\r`).
+pub const VECTOR_LINE_SLACK: usize = 4096;
+
+/// An error in a vector file (the text format of `tcvar eval` and the Verilog testbench).
+#[derive(Error, Debug)]
+pub enum VectorError {
+    /// An I/O error of the underlying reader.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A line longer than the bits plus [`VECTOR_LINE_SLACK`].
+    #[error("line {line} is longer than {max} bytes (the circuit has {width} inputs)")]
+    LineTooLong {
+        /// 1-based line number.
+        line: usize,
+        /// The longest line accepted.
+        max: usize,
+        /// The number of bits per instance.
+        width: usize,
+    },
+    /// A line that is not UTF-8.
+    #[error("line {0} is not valid UTF-8")]
+    NotUtf8(usize),
+    /// A line that is not `width` binary digits.
+    #[error(
+        "line {line}: expected {expected} binary digits, found {found} characters {shown:?}{more}"
+    )]
+    BadLine {
+        /// 1-based line number.
+        line: usize,
+        /// Digits expected.
+        expected: usize,
+        /// Characters found.
+        found: usize,
+        /// The line's first 40 characters.
+        shown: String,
+        /// "..." when the line is longer than what is shown.
+        more: &'static str,
+    },
+    /// No vector at all.
+    #[error("no input vectors (one line of {0} binary digits per instance)")]
+    Empty(usize),
+}
+
+/// Parse a vector file of `width`-bit instances: one instance per line, one character `0`/`1`
+/// per bit, the last character being bit 0; empty lines and lines starting with `#` are
+/// skipped; an instance of a circuit without inputs is a line holding a single `0` (or `1`).
+/// At least one vector is required. Never reads a line longer than `width + `
+/// [`VECTOR_LINE_SLACK`] bytes into memory, so memory stays within a small multiple of the
+/// vectors themselves whatever the input.
+pub fn parse_vectors(
+    mut r: impl std::io::BufRead,
+    width: usize,
+) -> Result<Vec<Vec<bool>>, VectorError> {
+    let max = width.max(1) + VECTOR_LINE_SLACK;
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    for line in 1.. {
+        buf.clear();
+        let n = (&mut r).take(max as u64 + 1).read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if buf.len() > max && buf.last() != Some(&b'\n') {
+            return Err(VectorError::LineTooLong { line, max, width });
+        }
+        let text = std::str::from_utf8(&buf).map_err(|_| VectorError::NotUtf8(line))?;
+        let t = text.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        out.push(
+            parse_vector_line(t, width).ok_or_else(|| VectorError::BadLine {
+                line,
+                expected: width.max(1),
+                found: t.chars().count(),
+                shown: t.chars().take(40).collect(),
+                more: if t.chars().nth(40).is_some() {
+                    "..."
+                } else {
+                    ""
+                },
+            })?,
+        );
+    }
+    if out.is_empty() {
+        return Err(VectorError::Empty(width.max(1)));
+    }
+    Ok(out)
+}
+
+/// One instance: exactly `max(width, 1)` characters `0`/`1`, the last one bit 0.
+fn parse_vector_line(t: &str, width: usize) -> Option<Vec<bool>> {
+    if t.len() != width.max(1) {
+        return None;
+    }
+    let mut bits: Vec<bool> = t
+        .bytes()
+        .rev()
+        .map(|c| match c {
+            b'0' => Some(false),
+            b'1' => Some(true),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    bits.truncate(width);
+    Some(bits)
 }

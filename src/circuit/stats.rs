@@ -14,6 +14,8 @@
 
 use std::fmt;
 
+use serde_json::json;
+
 use super::ids::RegionId;
 use super::levelize::Levelized;
 use super::netlist::{Circuit, Node};
@@ -316,71 +318,42 @@ impl CircuitStats {
         ]
     }
 
-    /// A JSON object of every field (integers as JSON numbers; `null` for absent parts).
+    /// A JSON object of every field (integers as JSON numbers, `majority_size` as a decimal
+    /// string when it exceeds u64; `null` for absent parts).
     pub fn to_json(&self) -> String {
-        let mem = match &self.memory {
-            Some(m) => format!(
-                "{{\"circuit_bytes\":{},\"levelized_bytes\":{}}}",
-                m.circuit_bytes, m.levelized_bytes
-            ),
-            None => "null".to_string(),
-        };
-        let lev = match &self.levelized {
-            Some(l) => format!(
-                "{{\"levels\":{},\"and_gates\":{},\"or_gates\":{},\"banks\":{},\"thresholds\":{},\"terms\":{}}}",
-                l.levels, l.and_gates, l.or_gates, l.banks, l.thresholds, l.terms
-            ),
-            None => "null".to_string(),
-        };
-        format!(
-            "{{\"depth\":{},\"inputs\":{},\"outputs\":{},\"gates\":{},\"wires\":{},\"forms\":{},\"form_terms\":{},\"max_abs_weight\":{},\"majority_size\":{},\"memory\":{},\"levelized\":{}}}",
-            self.depth,
-            self.inputs,
-            self.outputs,
-            self.gates,
-            self.wires,
-            self.forms,
-            self.form_terms,
-            self.max_abs_weight,
-            self.majority_size,
-            mem,
-            lev
-        )
+        self.to_value().to_string()
+    }
+
+    /// [`CircuitStats::to_json`] as a [`serde_json::Value`].
+    pub fn to_value(&self) -> serde_json::Value {
+        let mem = self.memory.map(
+            |m| json!({"circuit_bytes": m.circuit_bytes, "levelized_bytes": m.levelized_bytes}),
+        );
+        let lev = self.levelized.map(|l| {
+            json!({"levels": l.levels, "and_gates": l.and_gates, "or_gates": l.or_gates,
+                "banks": l.banks, "thresholds": l.thresholds, "terms": l.terms})
+        });
+        let maj = u64::try_from(self.majority_size)
+            .map_or_else(|_| json!(self.majority_size.to_string()), |v| json!(v));
+        json!({"depth": self.depth, "inputs": self.inputs, "outputs": self.outputs,
+            "gates": self.gates, "wires": self.wires, "forms": self.forms,
+            "form_terms": self.form_terms, "max_abs_weight": self.max_abs_weight,
+            "majority_size": maj, "memory": mem, "levelized": lev})
     }
 }
 
-/// Escape `s` as a JSON string literal (quotes included).
+/// `s` as a JSON string literal (quotes included).
 pub fn json_string(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    serde_json::Value::from(s).to_string()
 }
 
 /// Region statistics as a JSON array of `{"region": path, "stats": {...}}` objects.
 pub fn regions_to_json(rows: &[(String, CircuitStats)]) -> String {
-    let items: Vec<String> = rows
+    let items: Vec<serde_json::Value> = rows
         .iter()
-        .map(|(p, s)| {
-            format!(
-                "{{\"region\":{},\"stats\":{}}}",
-                json_string(p),
-                s.to_json()
-            )
-        })
+        .map(|(p, s)| json!({"region": p, "stats": s.to_value()}))
         .collect();
-    format!("[{}]", items.join(","))
+    serde_json::Value::from(items).to_string()
 }
 
 /// A plain-text table with one row per region (the root shown as `<root>`), columns aligned.

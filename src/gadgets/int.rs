@@ -71,8 +71,8 @@ pub enum SumStrategy {
 
 /// The largest level among the literals of `word` (0 for inputs and constants): the depth of
 /// the word when its inputs are circuit inputs.
-pub fn depth_of(b: &Builder, word: &[Lit]) -> u32 {
-    b.max_level(word)
+pub fn depth_of(b: &Builder, word: &[Lit]) -> Result<u32> {
+    Ok(b.max_level(word)?)
 }
 
 // ===================================================================== small helpers

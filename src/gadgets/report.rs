@@ -22,7 +22,10 @@
 
 use std::fmt;
 
-use crate::circuit::stats::json_string;
+use serde_json::json;
+
+use crate::circuit::builder::{BYTES_PER_NODE, BYTES_PER_TERM};
+use crate::circuit::CircuitError;
 use crate::circuit::{Builder, Circuit, Lit};
 use crate::float::{Float, Format};
 
@@ -104,56 +107,31 @@ impl GadgetReport {
         self.rows.iter().find(|r| r.name == name)
     }
 
-    /// Hand-written JSON: `{"format", "p", "q", "n", "d_std", "d_sum", "d_prod", "d_exp",
+    /// The report as JSON: `{"format", "p", "q", "n", "d_std", "d_sum", "d_prod", "d_exp",
     /// "d_sqrt", "rows": [{"gadget", "n", "depth", "gates", "terms", "wires", "forms",
-    /// "max_weight", "maj_size"}], "skipped": [{"gadget", "n", "reason"}]}`.
+    /// "max_weight", "maj_size"}], "skipped": [{"gadget", "n", "reason"}]}` (`maj_size` as a
+    /// number when it fits in a u64, else as a decimal string).
     pub fn to_json(&self) -> String {
-        let rows: Vec<String> = self
+        let rows: Vec<serde_json::Value> = self
             .rows
             .iter()
             .map(|r| {
-                format!(
-                    "{{\"gadget\":{},\"n\":{},\"depth\":{},\"gates\":{},\"terms\":{},\
-                     \"wires\":{},\"forms\":{},\"max_weight\":{},\"maj_size\":{}}}",
-                    json_string(&r.name),
-                    r.n,
-                    r.depth,
-                    r.gates,
-                    r.terms,
-                    r.wires,
-                    r.forms,
-                    r.max_weight,
-                    r.maj_size
-                )
+                let maj = u64::try_from(r.maj_size)
+                    .map_or_else(|_| json!(r.maj_size.to_string()), |v| json!(v));
+                json!({"gadget": r.name, "n": r.n, "depth": r.depth, "gates": r.gates,
+                    "terms": r.terms, "wires": r.wires, "forms": r.forms,
+                    "max_weight": r.max_weight, "maj_size": maj})
             })
             .collect();
-        let skipped: Vec<String> = self
+        let skipped: Vec<serde_json::Value> = self
             .skipped
             .iter()
-            .map(|sk| {
-                format!(
-                    "{{\"gadget\":{},\"n\":{},\"reason\":{}}}",
-                    json_string(&sk.name),
-                    sk.n,
-                    json_string(&sk.reason)
-                )
-            })
+            .map(|sk| json!({"gadget": sk.name, "n": sk.n, "reason": sk.reason}))
             .collect();
-        format!(
-            "{{\"format\":{},\"p\":{},\"q\":{},\"n\":{},\"d_std\":{},\"d_sum\":{},\"d_prod\":{},\
-             \"d_exp\":{},\"d_sqrt\":{},\"rows\":[{}],\"skipped\":[{}]}}",
-            json_string(&self.format.to_string()),
-            self.format.p(),
-            self.format.q(),
-            self.n,
-            self.d_std,
-            self.d_sum,
-            self.d_prod,
-            self.d_exp,
-            self.d_sqrt,
-            rows.join(","),
-            skipped.join(",")
-        )
+        json!({"format": self.format.to_string(), "p": self.format.p(), "q": self.format.q(),
+            "n": self.n, "d_std": self.d_std, "d_sum": self.d_sum, "d_prod": self.d_prod,
+            "d_exp": self.d_exp, "d_sqrt": self.d_sqrt, "rows": rows, "skipped": skipped})
+        .to_string()
     }
 }
 
@@ -203,11 +181,14 @@ pub fn measure(name: &str, n: usize, c: &Circuit) -> GadgetRow {
 struct Collector {
     rows: Vec<GadgetRow>,
     skipped: Vec<SkippedGadget>,
+    /// The byte limit of each gadget's builder.
+    limit: u64,
 }
 
 impl Collector {
     /// Build one gadget in a fresh builder: `g` creates its inputs and returns the output bits.
-    /// Construction-limit errors are recorded as skipped; builder errors are returned.
+    /// Construction-limit errors and gadgets over the byte limit are recorded as skipped; other
+    /// builder errors are returned.
     fn add(
         &mut self,
         name: &str,
@@ -215,6 +196,7 @@ impl Collector {
         g: impl FnOnce(&mut Builder) -> Result<Vec<Lit>>,
     ) -> Result<()> {
         let mut b = Builder::new();
+        b.set_byte_limit(self.limit);
         match g(&mut b) {
             Ok(out) => {
                 b.output_word("out", &out)?;
@@ -230,9 +212,46 @@ impl Collector {
                 });
                 Ok(())
             }
+            Err(GadgetError::Circuit(e @ CircuitError::OverBudget { .. })) => {
+                self.skipped.push(SkippedGadget {
+                    name: name.to_string(),
+                    n,
+                    reason: format!("over the memory budget: {e}"),
+                });
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
+}
+
+/// How many times the builder's own bytes ([`Builder::bytes`]) a gadget takes at its peak:
+/// the builder's hash tables, then the finished circuit and its levelization for the
+/// statistics.
+pub const PEAK_FACTOR: u64 = 3;
+
+/// The builder byte limit that keeps a gadget's peak within `budget` bytes.
+pub fn builder_limit(budget: u64) -> u64 {
+    budget / PEAK_FACTOR
+}
+
+/// An estimate (a lower bound) of the peak bytes of building the largest float gadget over
+/// `operands` operands of `fmt` (the iterated sum, or the dot product of `operands / 2`
+/// pairs): the exact sum places every operand on the grid of `p + 2^q - 1` columns
+/// ([`fl::fixed::grid_columns`]), at least one counted gate and two form terms per operand and
+/// column; a product's grid has `2p + 2^(q+1)` columns. Cheap to compute, so a command refuses
+/// what cannot fit before building anything; whatever the estimate misses is stopped by the
+/// builder's byte limit ([`builder_limit`]).
+pub fn estimate_bytes(fmt: Format, operands: usize) -> u64 {
+    let grid = fl::fixed::grid_columns(fmt) as u64;
+    let product_grid = 2 * fmt.p() as u64 + (2u64 << fmt.q());
+    let per_column = BYTES_PER_NODE + 2 * BYTES_PER_TERM;
+    let k = operands as u64;
+    let sum = k.saturating_mul(grid);
+    let dot = (k / 2).saturating_mul(product_grid);
+    sum.max(dot)
+        .saturating_mul(per_column)
+        .saturating_mul(PEAK_FACTOR)
 }
 
 fn float_inputs(b: &mut Builder, fmt: Format, n: usize) -> Result<Vec<FloatWord>> {
@@ -263,6 +282,14 @@ fn sample_constant(fmt: Format) -> Result<Float> {
 /// Errors: `TooFewOperands` for `n < 2`; builder errors (circuit size limits). Gadgets that
 /// hit a construction limit are listed in `skipped`, not errors.
 pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
+    gadget_report_within(fmt, n, u64::MAX)
+}
+
+/// [`gadget_report`] with each gadget's peak memory held to about `budget` bytes: a gadget whose
+/// builder would pass [`builder_limit`]`(budget)` stops there and is listed as skipped with the
+/// bytes it needed. A caller refuses up front what [`estimate_bytes`] already puts above the
+/// budget.
+pub fn gadget_report_within(fmt: Format, n: usize, budget: u64) -> Result<GadgetReport> {
     if n < 2 {
         return Err(GadgetError::TooFewOperands {
             op: "gadget_report",
@@ -270,11 +297,19 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
             got: n,
         });
     }
-    let w = fmt.width();
     let mut c = Collector {
         rows: Vec::new(),
         skipped: Vec::new(),
+        limit: builder_limit(budget),
     };
+    int_rows(&mut c, fmt.width(), n)?;
+    float_rows(&mut c, fmt, n)?;
+    product_rows(&mut c, fmt, n)?;
+    Ok(summarise(fmt, n, c))
+}
+
+/// The integer gadgets on words of `w` bits.
+fn int_rows(c: &mut Collector, w: u32, n: usize) -> Result<()> {
     // Integer words.
     c.add("int.add", 2, |b| {
         let x = int_inputs(b, w, 2)?;
@@ -342,7 +377,11 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
             });
         }
     }
-    // Floats.
+    Ok(())
+}
+
+/// The float gadgets except the iterated product.
+fn float_rows(c: &mut Collector, fmt: Format, n: usize) -> Result<()> {
     c.add("float.add", 2, |b| {
         let x = float_inputs(b, fmt, 2)?;
         Ok(fl::add::add(b, &x[0], &x[1])?.bits)
@@ -388,6 +427,11 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
         let x = float_inputs(b, fmt, 2 * n)?;
         Ok(fl::sum::dot(b, &x[..n], &x[n..])?.bits)
     })?;
+    Ok(())
+}
+
+/// The iterated product, at `n` operands or the construction's bound.
+fn product_rows(c: &mut Collector, fmt: Format, n: usize) -> Result<()> {
     // The iterated product at n operands; where that exceeds the construction's operand bound
     // (above p = 12 only the monomial form exists, n p <= 62), the row is built with the largest
     // supported n and the n-operand attempt is listed as skipped with the limit it hit.
@@ -427,6 +471,11 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
         let x = float_inputs(b, fmt, 1)?;
         Ok(fl::table::rsqrt(b, &x[0])?.bits)
     })?;
+    Ok(())
+}
+
+/// The report from the collected rows: the named depths (type docs).
+fn summarise(fmt: Format, n: usize, c: Collector) -> GadgetReport {
     let depth = |name: &str| {
         c.rows
             .iter()
@@ -444,7 +493,7 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
         depth("float.exp"),
         depth("float.sqrt"),
     );
-    Ok(GadgetReport {
+    GadgetReport {
         format: fmt,
         n,
         rows: c.rows,
@@ -454,5 +503,5 @@ pub fn gadget_report(fmt: Format, n: usize) -> Result<GadgetReport> {
         d_prod,
         d_exp,
         d_sqrt,
-    })
+    }
 }

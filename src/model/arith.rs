@@ -12,7 +12,7 @@ use num_bigint::{BigInt, Sign};
 use num_traits::Zero;
 
 use crate::circuit::{Builder, Lit};
-use crate::float::{Float, Format};
+use crate::float::{Float, FloatError, Format};
 use crate::gadgets::float as fg;
 use crate::gadgets::float::FloatWord;
 
@@ -62,29 +62,24 @@ impl Unary {
         }
     }
 
-    /// The F(p, q) semantics of the function (see the type's docs).
-    pub fn reference(self, x: Float) -> Float {
+    /// The F(p, q) semantics of the function (see the type's docs). SiLU and GELU tend to 0 as
+    /// x tends to minus infinity, and that limit is their value where `x` lies beyond the f64
+    /// range (the f64 formula gives NaN there); any other failure is an error, never a
+    /// substitute value.
+    pub fn reference(self, x: Float) -> std::result::Result<Float, FloatError> {
         let fmt = x.format();
         match self {
-            Unary::Exp => x.exp_fn(),
-            Unary::Sqrt => x.sqrt(),
-            Unary::Rsqrt => x.rsqrt(),
-            Unary::Recip => match fmt.one() {
-                Ok(one) => one.div(x).unwrap_or(fmt.zero()),
-                // 1 is not representable: round(1) / x exactly as the division rule says.
-                Err(_) => fmt
-                    .from_f64(1.0)
-                    .unwrap_or(fmt.zero())
-                    .div(x)
-                    .unwrap_or(fmt.zero()),
-            },
+            Unary::Exp => Ok(x.exp_fn()),
+            Unary::Sqrt => Ok(x.sqrt()),
+            Unary::Rsqrt => Ok(x.rsqrt()),
+            // round(1) / x exactly as the division rule says (round(1) is 1 when representable).
+            Unary::Recip => fmt.from_f64(1.0)?.div(x),
             Unary::Silu | Unary::GeluTanh => {
-                let y = self.f64(x.to_f64());
-                if y.is_nan() {
-                    fmt.zero()
-                } else {
-                    fmt.from_f64(y).unwrap_or(fmt.zero())
+                let xf = x.to_f64();
+                if xf == f64::NEG_INFINITY {
+                    return Ok(fmt.zero());
                 }
+                fmt.from_f64(self.f64(xf))
             }
         }
     }
@@ -379,7 +374,7 @@ impl Arith for RefArith {
         })
     }
     fn unary(&mut self, f: Unary, x: &Float) -> Result<Float> {
-        Ok(f.reference(*x))
+        Ok(f.reference(*x)?)
     }
 
     fn lt(&mut self, a: &Float, b: &Float) -> Result<bool> {
@@ -636,7 +631,21 @@ impl Arith for CircuitArith<'_> {
             Unary::Exp => fg::table::exp(self.b, x)?,
             Unary::Sqrt => fg::table::sqrt(self.b, x)?,
             Unary::Rsqrt => fg::table::rsqrt(self.b, x)?,
-            _ => fg::table::unary_table(self.b, "unary", x, |v| f.reference(v))?,
+            _ => {
+                // The table enumerates every value; the first one the reference rejects
+                // (none does for a valid format) is reported instead of building the table.
+                let failed = std::cell::Cell::new(None);
+                let w = fg::table::unary_table(self.b, "unary", x, |v| {
+                    f.reference(v).unwrap_or_else(|e| {
+                        failed.set(Some(e));
+                        v
+                    })
+                })?;
+                if let Some(e) = failed.take() {
+                    return Err(e.into());
+                }
+                w
+            }
         })
     }
     fn lt(&mut self, a: &FloatWord, b: &FloatWord) -> Result<Lit> {

@@ -3,13 +3,18 @@
 //! Vector files (inputs of `eval`, outputs it writes) use the format of the Verilog testbench,
 //! so one file drives both `tcvar eval` and an Icarus simulation of `tcvar export --verilog`:
 //! one instance per line, one character `0`/`1` per bit, the LAST character being input (or
-//! output) bit 0; empty lines and lines starting with `#` are ignored.
+//! output) bit 0; empty lines and lines starting with `#` are ignored. A circuit without
+//! inputs reads one line holding a single `0` per instance (an empty line would be skipped), as
+//! its testbench writes. A file without any vector is an error, not an empty evaluation. The
+//! file must be a regular file: its size bounds what is read (at most one instance per two
+//! bytes, no line longer than the circuit's input count plus a margin for comments).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use tcvar::circuit::verilog::{format_input_vector, parse_output_line};
+use tcvar::circuit::serial;
+use tcvar::circuit::verilog::format_input_vector;
 use tcvar::circuit::{Builder, Circuit};
 use tcvar::eval::Batch;
 use tcvar::float::Format;
@@ -61,13 +66,16 @@ pub struct BuildArgs {
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Refuse VAR configurations estimated above this many gates.
-    #[arg(long, default_value_t = 40_000_000.0)]
+    #[arg(long, default_value_t = 40_000_000.0, value_parser = crate::args::positive_finite)]
     pub max_gates: f64,
+    /// Refuse gadgets whose circuit would take more than this many GiB to build.
+    #[arg(long, default_value_t = 8.0, value_parser = crate::args::gibibytes)]
+    pub memory_budget: f64,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
     /// Operand count of the n-ary gadgets.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = crate::args::operand_count)]
     pub n: usize,
     /// The circuit file to write.
     #[arg(long)]
@@ -109,9 +117,30 @@ pub struct ExportArgs {
     pub module: String,
 }
 
-fn gadget_circuit(kind: GadgetKind, fmt: Format, n: usize) -> Result<Circuit, CliError> {
+fn gadget_circuit(
+    kind: GadgetKind,
+    fmt: Format,
+    n: usize,
+    budget: u64,
+) -> Result<Circuit, CliError> {
     let user = |e: tcvar::gadgets::error::GadgetError| CliError::User(e.to_string());
+    let operands = match kind {
+        GadgetKind::Add | GadgetKind::Mul | GadgetKind::Div => 2,
+        GadgetKind::Exp | GadgetKind::Sqrt => 1,
+        GadgetKind::Sum | GadgetKind::Max => n,
+        GadgetKind::Dot => 2 * n,
+    };
+    let est = tcvar::gadgets::report::estimate_bytes(fmt, operands);
+    if est > budget {
+        return Err(CliError::User(format!(
+            "--gadget {kind:?} with {operands} operands in {fmt}: about {:.2} GiB needed, above \
+             --memory-budget {:.2} GiB",
+            est as f64 / crate::args::GIB,
+            budget as f64 / crate::args::GIB
+        )));
+    }
     let mut b = Builder::new();
+    b.set_byte_limit(tcvar::gadgets::report::builder_limit(budget));
     let inputs = |b: &mut Builder, k: usize, prefix: &str| -> Result<Vec<FloatWord>, CliError> {
         (0..k)
             .map(|i| FloatWord::input(b, &format!("{prefix}{i}"), fmt).map_err(user))
@@ -136,9 +165,6 @@ fn gadget_circuit(kind: GadgetKind, fmt: Format, n: usize) -> Result<Circuit, Cl
             .map_err(user)?
         }
         GadgetKind::Sum | GadgetKind::Max => {
-            if n == 0 {
-                return Err(CliError::User("--n must be at least 1".into()));
-            }
             let x = inputs(&mut b, n, "x")?;
             match kind {
                 GadgetKind::Sum => fg::sum::sum(&mut b, &x),
@@ -147,9 +173,6 @@ fn gadget_circuit(kind: GadgetKind, fmt: Format, n: usize) -> Result<Circuit, Cl
             .map_err(user)?
         }
         GadgetKind::Dot => {
-            if n == 0 {
-                return Err(CliError::User("--n must be at least 1".into()));
-            }
             let x = inputs(&mut b, n, "x")?;
             let y = inputs(&mut b, n, "y")?;
             fg::sum::dot(&mut b, &x, &y).map_err(user)?
@@ -194,14 +217,42 @@ fn var_circuit(a: &BuildArgs, name: &str) -> Result<Circuit, CliError> {
     Ok(compiled.circuit)
 }
 
+/// Check that `path` can be written, before a long build: an existing file is opened for
+/// writing (not truncated), a new one is created and removed again.
+pub fn check_writable(path: &Path) -> Result<(), CliError> {
+    let err = |e: std::io::Error| CliError::User(format!("cannot write {}: {e}", path.display()));
+    if path.is_dir() {
+        return Err(CliError::User(format!(
+            "cannot write {}: it is a directory",
+            path.display()
+        )));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(err)?;
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(err)?;
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// `tcvar build`.
 pub fn build(a: &BuildArgs) -> Result<Outcome, CliError> {
+    check_writable(&a.out)?;
     let t = std::time::Instant::now();
     let c = match (&a.config, a.gadget) {
         (Some(name), _) => var_circuit(a, name)?,
         (None, Some(kind)) => {
             let fmt = common::format(a.p.unwrap_or(8), a.q.unwrap_or(5))?;
-            gadget_circuit(kind, fmt, a.n)?
+            let budget = crate::args::budget_bytes(a.memory_budget);
+            gadget_circuit(kind, fmt, a.n, budget)?
         }
         (None, None) => return Err(CliError::User("give --config NAME or --gadget KIND".into())),
     };
@@ -233,33 +284,20 @@ fn load(path: &Path) -> Result<Circuit, CliError> {
     Circuit::load_file(path).map_err(|e| CliError::User(format!("{}: {e}", path.display())))
 }
 
-/// Read a vector file: one instance per line, `width` bits, last character = bit 0.
+/// Read a vector file (module docs) from a regular file.
 pub fn read_vectors(path: &Path, width: usize) -> Result<Vec<Vec<bool>>, CliError> {
+    let user = |e: String| CliError::User(format!("{}: {e}", path.display()));
     let f = std::fs::File::open(path)
         .map_err(|e| CliError::User(format!("cannot read {}: {e}", path.display())))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| CliError::User(format!("{}: {e}", path.display())))?;
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let bits = parse_output_line(t, width).ok_or_else(|| {
-            CliError::User(format!(
-                "{} line {}: expected {} binary digits, found {:?}",
-                path.display(),
-                i + 1,
-                width.max(1),
-                if t.len() > 40 { &t[..40] } else { t }
-            ))
-        })?;
-        out.push(if width == 0 { Vec::new() } else { bits });
-    }
-    Ok(out)
+    serial::regular_file_size(&f).map_err(|e| user(e.to_string()))?;
+    serial::parse_vectors(std::io::BufReader::new(f), width).map_err(|e| user(e.to_string()))
 }
 
 /// `tcvar eval`.
 pub fn eval(a: &EvalArgs) -> Result<Outcome, CliError> {
+    if let Some(p) = &a.out {
+        check_writable(p)?;
+    }
     let c = load(&a.circuit)?;
     let vectors = read_vectors(&a.inputs, c.num_inputs())?;
     let batch = Batch::from_instances(c.num_inputs() as u32, &vectors)

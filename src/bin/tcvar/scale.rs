@@ -15,14 +15,15 @@ use tcvar::model::var::pass::{record_cached, CompileOptions, Until};
 
 use crate::common::{self, CliError, Outcome};
 
-fn parse_list(s: &str, what: &str) -> Result<Vec<usize>, CliError> {
-    let v: Result<Vec<usize>, _> = s.split(',').map(|t| t.trim().parse::<usize>()).collect();
-    match v {
-        Ok(v) if !v.is_empty() && v.iter().all(|&x| x > 0) => Ok(v),
-        _ => Err(CliError::User(format!(
-            "{what}: expected a comma-separated list of positive integers, got {s:?}"
-        ))),
-    }
+/// Largest n and d of the block sweep (explicit circuits: larger ones do not fit in memory).
+const MAX_SWEEP_N: usize = 4096;
+/// Largest transformer layer count of the block sweep.
+const MAX_SWEEP_M: usize = 64;
+/// Largest number of scales of the model sweep.
+const MAX_SWEEP_SCALES: usize = 32;
+
+fn parse_list(s: &str, max: usize, what: &str) -> Result<Vec<usize>, CliError> {
+    crate::args::list(s, max, what).map_err(CliError::User)
 }
 
 /// `tcvar scale` options.
@@ -296,203 +297,296 @@ fn by_block(rows: &[SweepRow]) -> BTreeMap<String, Vec<&SweepRow>> {
     m
 }
 
-/// `tcvar scale`.
-pub fn scale(a: &ScaleArgs) -> Result<Outcome, CliError> {
-    let fmt = common::format(a.p, a.q)?;
-    let ns = parse_list(&a.ns, "--ns")?;
-    let ds = parse_list(&a.ds, "--ds")?;
-    let ms = parse_list(&a.ms, "--ms")?;
-    let ks = parse_list(&a.scales, "--scales")?;
-    let widths = parse_list(&a.widths, "--widths")?;
-    let show = common::progress_allowed(a.quiet, a.json);
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| CliError::User(format!("cannot create {}: {e}", a.out.display())))?;
+/// The parsed and validated lists of `tcvar scale`.
+struct Lists {
+    ns: Vec<usize>,
+    ds: Vec<usize>,
+    ms: Vec<usize>,
+    ks: Vec<usize>,
+    widths: Vec<usize>,
+    released: Vec<usize>,
+    released_format: tcvar::float::Format,
+}
 
-    let pb = common::spinner(show, "sweeping the paper's blocks");
-    let rows =
-        sweep(fmt, &ns, &ds, &ms).map_err(|e| CliError::User(format!("block sweep: {e}")))?;
-    pb.finish_and_clear();
-    std::fs::write(a.out.join("blocks.csv"), to_csv(&rows))?;
-
-    // Slopes of wires in n (at the largest d) and in d (at the largest n), per block.
-    let (dmax, nmax) = (
-        *ds.iter().max().unwrap_or(&1),
-        *ns.iter().max().unwrap_or(&1),
-    );
-    let groups = by_block(&rows);
-    let mut slopes = Vec::new();
-    let mut depth_n: Vec<Series> = Vec::new();
-    let mut wires_n: Vec<Series> = Vec::new();
-    let mut wires_d: Vec<Series> = Vec::new();
-    for (name, rs) in &groups {
-        let in_n: Vec<(f64, f64)> = rs
-            .iter()
-            .filter(|r| r.d == dmax)
-            .map(|r| (r.n as f64, r.wires as f64))
-            .collect();
-        let in_d: Vec<(f64, f64)> = rs
-            .iter()
-            .filter(|r| r.n == nmax)
-            .map(|r| (r.d as f64, r.wires as f64))
-            .collect();
-        depth_n.push((
-            name.clone(),
-            rs.iter()
-                .filter(|r| r.d == dmax)
-                .map(|r| (r.n as f64, r.depth as f64))
-                .collect(),
-        ));
-        slopes.push((name.clone(), loglog_slope(&in_n), loglog_slope(&in_d)));
-        wires_n.push((name.clone(), in_n));
-        wires_d.push((name.clone(), in_d));
-    }
-    svg_plot(
-        &a.out.join("blocks_depth_vs_n.svg"),
-        &format!("block depth vs n (d = {dmax}, {fmt})"),
-        "n",
-        "depth",
-        false,
-        &depth_n,
-    )?;
-    svg_plot(
-        &a.out.join("blocks_wires_vs_n.svg"),
-        &format!("block wires vs n (d = {dmax}, {fmt})"),
-        "n",
-        "wires",
-        true,
-        &wires_n,
-    )?;
-    svg_plot(
-        &a.out.join("blocks_wires_vs_d.svg"),
-        &format!("block wires vs d (n = {nmax}, {fmt})"),
-        "d",
-        "wires",
-        true,
-        &wires_d,
-    )?;
-
-    let model = if a.no_model {
-        Vec::new()
-    } else {
-        model_sweep(fmt, &ks, &widths, show)?
-    };
-    if !model.is_empty() {
-        std::fs::write(a.out.join("model.csv"), model_csv(&model))?;
-        let series: Vec<Series> = widths
-            .iter()
-            .map(|&d| {
-                (
-                    format!("width {d}"),
-                    model
-                        .iter()
-                        .filter(|r| r.width == d)
-                        .map(|r| (r.scales as f64, r.depth as f64))
-                        .collect(),
-                )
-            })
-            .collect();
-        svg_plot(
-            &a.out.join("model_depth_vs_scales.svg"),
-            &format!("VAR pass depth vs number of scales ({fmt})"),
-            "scales",
-            "depth",
-            false,
-            &series,
-        )?;
-    }
-    let released_cs = if a.no_model || a.released_widths == "none" {
-        Vec::new()
-    } else {
-        parse_list(&a.released_widths, "--released-widths")?
-    };
-    let rfmt = {
-        let v = parse_list(&a.released_format, "--released-format")?;
+impl Lists {
+    fn parse(a: &ScaleArgs) -> Result<Lists, CliError> {
+        let released = if a.no_model || a.released_widths == "none" {
+            Vec::new()
+        } else {
+            parse_list(
+                &a.released_widths,
+                crate::args::MAX_WIDTH,
+                "--released-widths",
+            )?
+        };
+        let v = parse_list(&a.released_format, 64, "--released-format")?;
         if v.len() != 2 {
             return Err(CliError::User(format!(
                 "--released-format: expected p,q, got {:?}",
                 a.released_format
             )));
         }
-        common::format(v[0] as u32, v[1] as u32)?
-    };
-    let released = released_sweep(&a.released_config, rfmt, &released_cs, show)?;
-    let released_slope = loglog_slope(
+        Ok(Lists {
+            ns: parse_list(&a.ns, MAX_SWEEP_N, "--ns")?,
+            ds: parse_list(&a.ds, MAX_SWEEP_N, "--ds")?,
+            ms: parse_list(&a.ms, MAX_SWEEP_M, "--ms")?,
+            ks: parse_list(&a.scales, MAX_SWEEP_SCALES, "--scales")?,
+            widths: parse_list(&a.widths, crate::args::MAX_WIDTH, "--widths")?,
+            released,
+            released_format: common::format(v[0] as u32, v[1] as u32)?,
+        })
+    }
+}
+
+/// Log-log slopes of wires in n and in d, per block: `(block, slope in n, slope in d)`.
+type Slopes = Vec<(String, Option<f64>, Option<f64>)>;
+
+/// The block sweep: rows, blocks.csv, the three plots and the fitted slopes.
+fn block_sweep(
+    a: &ScaleArgs,
+    fmt: tcvar::float::Format,
+    l: &Lists,
+    show: bool,
+) -> Result<(Vec<SweepRow>, Slopes), CliError> {
+    let pb = common::spinner(show, "sweeping the paper's blocks");
+    let rows =
+        sweep(fmt, &l.ns, &l.ds, &l.ms).map_err(|e| CliError::User(format!("block sweep: {e}")))?;
+    pb.finish_and_clear();
+    std::fs::write(a.out.join("blocks.csv"), to_csv(&rows))?;
+    let (dmax, nmax) = (
+        *l.ds.iter().max().unwrap_or(&1),
+        *l.ns.iter().max().unwrap_or(&1),
+    );
+    let mut slopes = Vec::new();
+    let mut depth_n: Vec<Series> = Vec::new();
+    let mut wires_n: Vec<Series> = Vec::new();
+    let mut wires_d: Vec<Series> = Vec::new();
+    for (name, rs) in &by_block(&rows) {
+        let series = |keep: &dyn Fn(&SweepRow) -> bool, xy: &dyn Fn(&SweepRow) -> (f64, f64)| {
+            rs.iter()
+                .filter(|r| keep(r))
+                .map(|r| xy(r))
+                .collect::<Vec<_>>()
+        };
+        let in_n = series(&|r| r.d == dmax, &|r| (r.n as f64, r.wires as f64));
+        let in_d = series(&|r| r.n == nmax, &|r| (r.d as f64, r.wires as f64));
+        depth_n.push((
+            name.clone(),
+            series(&|r| r.d == dmax, &|r| (r.n as f64, r.depth as f64)),
+        ));
+        slopes.push((name.clone(), loglog_slope(&in_n), loglog_slope(&in_d)));
+        wires_n.push((name.clone(), in_n));
+        wires_d.push((name.clone(), in_d));
+    }
+    #[allow(clippy::type_complexity)]
+    let plots: [(&str, String, &str, &str, bool, &[Series]); 3] = [
+        (
+            "blocks_depth_vs_n.svg",
+            format!("block depth vs n (d = {dmax}, {fmt})"),
+            "n",
+            "depth",
+            false,
+            &depth_n,
+        ),
+        (
+            "blocks_wires_vs_n.svg",
+            format!("block wires vs n (d = {dmax}, {fmt})"),
+            "n",
+            "wires",
+            true,
+            &wires_n,
+        ),
+        (
+            "blocks_wires_vs_d.svg",
+            format!("block wires vs d (n = {nmax}, {fmt})"),
+            "d",
+            "wires",
+            true,
+            &wires_d,
+        ),
+    ];
+    for (file, title, x, y, log, series) in plots {
+        svg_plot(&a.out.join(file), &title, x, y, log, series)?;
+    }
+    Ok((rows, slopes))
+}
+
+/// The model sweep over scales and widths: model.csv and its depth plot.
+fn model_part(
+    a: &ScaleArgs,
+    fmt: tcvar::float::Format,
+    l: &Lists,
+    show: bool,
+) -> Result<Vec<ModelRow>, CliError> {
+    if a.no_model {
+        return Ok(Vec::new());
+    }
+    let model = model_sweep(fmt, &l.ks, &l.widths, show)?;
+    if model.is_empty() {
+        return Ok(model);
+    }
+    std::fs::write(a.out.join("model.csv"), model_csv(&model))?;
+    let series: Vec<Series> = l
+        .widths
+        .iter()
+        .map(|&d| {
+            let pts = model
+                .iter()
+                .filter(|r| r.width == d)
+                .map(|r| (r.scales as f64, r.depth as f64))
+                .collect();
+            (format!("width {d}"), pts)
+        })
+        .collect();
+    svg_plot(
+        &a.out.join("model_depth_vs_scales.svg"),
+        &format!("VAR pass depth vs number of scales ({fmt})"),
+        "scales",
+        "depth",
+        false,
+        &series,
+    )?;
+    Ok(model)
+}
+
+/// The released-architecture sweep over widths: released.csv, two plots, the size exponent.
+fn released_part(
+    a: &ScaleArgs,
+    l: &Lists,
+    show: bool,
+) -> Result<(Vec<ModelRow>, Option<f64>), CliError> {
+    let rfmt = l.released_format;
+    let released = released_sweep(&a.released_config, rfmt, &l.released, show)?;
+    let slope = loglog_slope(
         &released
             .iter()
             .map(|r| (r.width as f64, r.gates as f64))
             .collect::<Vec<_>>(),
     );
-    if !released.is_empty() {
-        std::fs::write(a.out.join("released.csv"), model_csv(&released))?;
-        let pts = |f: &dyn Fn(&ModelRow) -> f64| -> Vec<(f64, f64)> {
-            released.iter().map(|r| (r.width as f64, f(r))).collect()
-        };
-        svg_plot(
-            &a.out.join("released_size_vs_width.svg"),
-            &format!("{} pass size vs width C ({rfmt})", a.released_config),
-            "C",
-            "count",
-            true,
-            &[
-                ("gates".into(), pts(&|r| r.gates as f64)),
-                ("terms".into(), pts(&|r| r.terms as f64)),
-            ],
-        )?;
-        svg_plot(
-            &a.out.join("released_depth_vs_width.svg"),
-            &format!("{} pass depth vs width C ({rfmt})", a.released_config),
-            "C",
-            "depth",
-            false,
-            &[("depth".into(), pts(&|r| r.depth as f64))],
-        )?;
+    if released.is_empty() {
+        return Ok((released, slope));
     }
+    std::fs::write(a.out.join("released.csv"), model_csv(&released))?;
+    let pts = |f: &dyn Fn(&ModelRow) -> f64| -> Vec<(f64, f64)> {
+        released.iter().map(|r| (r.width as f64, f(r))).collect()
+    };
+    svg_plot(
+        &a.out.join("released_size_vs_width.svg"),
+        &format!("{} pass size vs width C ({rfmt})", a.released_config),
+        "C",
+        "count",
+        true,
+        &[
+            ("gates".into(), pts(&|r| r.gates as f64)),
+            ("terms".into(), pts(&|r| r.terms as f64)),
+        ],
+    )?;
+    svg_plot(
+        &a.out.join("released_depth_vs_width.svg"),
+        &format!("{} pass depth vs width C ({rfmt})", a.released_config),
+        "C",
+        "depth",
+        false,
+        &[("depth".into(), pts(&|r| r.depth as f64))],
+    )?;
+    Ok((released, slope))
+}
 
+/// Everything `tcvar scale` measured.
+struct Sweeps {
+    rows: Vec<SweepRow>,
+    slopes: Slopes,
+    model: Vec<ModelRow>,
+    released: Vec<ModelRow>,
+    released_slope: Option<f64>,
+}
+
+fn scale_json(
+    a: &ScaleArgs,
+    fmt: tcvar::float::Format,
+    l: &Lists,
+    s: &Sweeps,
+) -> serde_json::Value {
+    let rfmt = l.released_format;
+    serde_json::json!({
+        "p": fmt.p(), "q": fmt.q(), "out": a.out.display().to_string(),
+        "blocks": s.rows.iter().map(|r| serde_json::json!({"block": r.block, "n": r.n, "d": r.d,
+            "m": r.m, "depth": r.depth, "bound": r.bound, "gates": r.gates, "wires": r.wires,
+            "forms": r.forms, "form_terms": r.form_terms})).collect::<Vec<_>>(),
+        "slopes": s.slopes.iter().map(|(n, sn, sd)| serde_json::json!({"block": n,
+            "wires_slope_n": sn, "wires_slope_d": sd})).collect::<Vec<_>>(),
+        "model": model_json(&s.model),
+        "released": {"config": a.released_config, "p": rfmt.p(), "q": rfmt.q(),
+            "rows": model_json(&s.released), "gates_slope_in_width": s.released_slope},
+    })
+}
+
+fn print_text(a: &ScaleArgs, l: &Lists, s: &Sweeps) {
+    let (dmax, nmax) = (
+        *l.ds.iter().max().unwrap_or(&1),
+        *l.ns.iter().max().unwrap_or(&1),
+    );
+    print!("{}", to_csv(&s.rows));
+    println!("fitted log-log slopes of wires (n at d = {dmax}; d at n = {nmax}):");
+    for (name, sn, sd) in &s.slopes {
+        let f = |s: &Option<f64>| s.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+        println!("  {name:<20} in n: {:>6}   in d: {:>6}", f(sn), f(sd));
+    }
+    for r in &s.model {
+        let phases: Vec<String> = r
+            .phase_depth
+            .iter()
+            .map(|(p, d)| format!("{p} {d}"))
+            .collect();
+        println!(
+            "VAR pass, {} scales, width {}: depth {} ({}), {} gates, {} wires",
+            r.scales,
+            r.width,
+            r.depth,
+            phases.join(", "),
+            r.gates,
+            r.wires
+        );
+    }
+    for r in &s.released {
+        println!(
+            "{} at C = {} ({} heads, {}): depth {}, {:.4e} gates, {:.4e} terms",
+            a.released_config,
+            r.width,
+            r.heads,
+            l.released_format,
+            r.depth,
+            r.gates as f64,
+            r.terms as f64
+        );
+    }
+    if let Some(x) = s.released_slope {
+        println!("fitted size exponent in C (log-log slope of gates): {x:.3}");
+    }
+    println!("wrote CSV and SVG files to {}", a.out.display());
+}
+
+/// `tcvar scale`.
+pub fn scale(a: &ScaleArgs) -> Result<Outcome, CliError> {
+    let fmt = common::format(a.p, a.q)?;
+    let l = Lists::parse(a)?;
+    let show = common::progress_allowed(a.quiet, a.json);
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| CliError::User(format!("cannot create {}: {e}", a.out.display())))?;
+    let (rows, slopes) = block_sweep(a, fmt, &l, show)?;
+    let model = model_part(a, fmt, &l, show)?;
+    let (released, released_slope) = released_part(a, &l, show)?;
+    let s = Sweeps {
+        rows,
+        slopes,
+        model,
+        released,
+        released_slope,
+    };
     if a.json {
-        let v = serde_json::json!({
-            "p": fmt.p(), "q": fmt.q(), "out": a.out.display().to_string(),
-            "blocks": rows.iter().map(|r| serde_json::json!({"block": r.block, "n": r.n, "d": r.d,
-                "m": r.m, "depth": r.depth, "bound": r.bound, "gates": r.gates, "wires": r.wires,
-                "forms": r.forms, "form_terms": r.form_terms})).collect::<Vec<_>>(),
-            "slopes": slopes.iter().map(|(n, sn, sd)| serde_json::json!({"block": n,
-                "wires_slope_n": sn, "wires_slope_d": sd})).collect::<Vec<_>>(),
-            "model": model_json(&model),
-            "released": {"config": a.released_config, "p": rfmt.p(), "q": rfmt.q(),
-                "rows": model_json(&released), "gates_slope_in_width": released_slope},
-        });
-        println!("{v}");
+        println!("{}", scale_json(a, fmt, &l, &s));
     } else {
-        print!("{}", to_csv(&rows));
-        println!("fitted log-log slopes of wires (n at d = {dmax}; d at n = {nmax}):");
-        for (name, sn, sd) in &slopes {
-            let f = |s: &Option<f64>| s.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
-            println!("  {name:<20} in n: {:>6}   in d: {:>6}", f(sn), f(sd));
-        }
-        for r in &model {
-            println!(
-                "VAR pass, {} scales, width {}: depth {} ({}), {} gates, {} wires",
-                r.scales,
-                r.width,
-                r.depth,
-                r.phase_depth
-                    .iter()
-                    .map(|(p, d)| format!("{p} {d}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                r.gates,
-                r.wires
-            );
-        }
-        for r in &released {
-            println!(
-                "{} at C = {} ({} heads, {rfmt}): depth {}, {:.4e} gates, {:.4e} terms",
-                a.released_config, r.width, r.heads, r.depth, r.gates as f64, r.terms as f64
-            );
-        }
-        if let Some(s) = released_slope {
-            println!("fitted size exponent in C (log-log slope of gates): {s:.3}");
-        }
-        println!("wrote CSV and SVG files to {}", a.out.display());
+        print_text(a, &l, &s);
     }
     Ok(Outcome::Ok)
 }

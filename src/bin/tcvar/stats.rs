@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
 use tcvar::circuit::program::Program;
-use tcvar::circuit::stats::json_string;
 use tcvar::model::ops::SeededWeights;
 use tcvar::model::var::config::{VarConfig, PRESETS};
 use tcvar::model::var::pass::{record_with, CompileOptions, RecordedVar, Until};
@@ -44,13 +44,13 @@ pub struct ScopeArgs {
     #[arg(long)]
     pub q: Option<u32>,
     /// Override the preset's token-map schedule (patch sizes, e.g. `1,2,3`).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::args::patch)]
     pub scales: Option<Vec<usize>>,
     /// Keep only the first N transformer blocks (the weights of those blocks are the preset's).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::blocks)]
     pub blocks: Option<usize>,
     /// Override the transformer width C (a multiple of the number of heads).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::width)]
     pub width: Option<usize>,
     /// Run the pass up to the token maps, or to the image.
     #[arg(long, value_enum, default_value_t = UntilArg::Image)]
@@ -117,8 +117,11 @@ pub fn record(
         .map_err(|e| CliError::Failure(format!("cannot record the program: {e}")))
 }
 
+/// One top-level phase: `(name, gates, terms, depth)`.
+pub type Phase = (String, u128, u128, u32);
+
 /// The top-level phases of a program: `(name, gates, terms, depth)`.
-pub fn phases(p: &Program) -> Vec<(String, u128, u128, u32)> {
+pub fn phases(p: &Program) -> Vec<Phase> {
     p.region_counts()
         .into_iter()
         .filter(|r| !r.path.is_empty() && !r.path.contains('.'))
@@ -126,11 +129,58 @@ pub fn phases(p: &Program) -> Vec<(String, u128, u128, u32)> {
         .collect()
 }
 
-fn json_map(items: impl Iterator<Item = (String, String)>) -> String {
-    let v: Vec<String> = items
-        .map(|(k, v)| format!("{}:{v}", json_string(&k)))
+/// A count as a JSON number (a decimal string in the unlikely case it exceeds u64).
+pub fn count_json(v: u128) -> Value {
+    u64::try_from(v).map_or_else(|_| json!(v.to_string()), |x| json!(x))
+}
+
+fn until_name(u: Until) -> &'static str {
+    match u {
+        Until::Tokens => "tokens",
+        Until::Image => "image",
+    }
+}
+
+/// The `--json` object of `tcvar stats` (fields listed in the README).
+fn stats_json(a: &StatsArgs, cfg: &VarConfig, rec: &RecordedVar, seconds: f64) -> Value {
+    let p = &rec.program;
+    let c = p.counts();
+    let ph = phases(p);
+    let by_phase = |f: &dyn Fn(&Phase) -> Value| -> serde_json::Map<String, Value> {
+        ph.iter().map(|x| (x.0.clone(), f(x))).collect()
+    };
+    let regions: Vec<Value> = p
+        .region_counts()
+        .iter()
+        .map(|r| {
+            json!({"path": r.path, "gates": count_json(r.counts.gates),
+                "terms": count_json(r.counts.terms), "wires": count_json(r.counts.wires),
+                "instances": count_json(r.counts.instances),
+                "applications": count_json(r.counts.applications as u128), "depth": r.depth})
+        })
         .collect();
-    format!("{{{}}}", v.join(","))
+    let slowest = rec
+        .template_log
+        .iter()
+        .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+        .map_or(Value::Null, |t| {
+            json!({"key": t.key, "seconds": round3(t.seconds), "gates": t.gates, "terms": t.terms})
+        });
+    json!({"config": a.scope.config, "p": cfg.fmt.p(), "q": cfg.fmt.q(),
+        "patch_nums": cfg.patch_nums, "blocks": cfg.depth, "width": cfg.width,
+        "until": until_name(rec.until), "gates": count_json(c.gates),
+        "terms": count_json(c.terms), "wires": count_json(c.wires), "depth": p.depth(),
+        "depth_by_phase": by_phase(&|x| json!(x.3)),
+        "gates_by_phase": by_phase(&|x| count_json(x.1)),
+        "terms_by_phase": by_phase(&|x| count_json(x.2)),
+        "templates": p.templates.len(), "applications": count_json(c.applications as u128),
+        "instances": count_json(c.instances),
+        "template_seconds": round3(rec.template_seconds), "slowest_template": slowest,
+        "seconds": round3(seconds), "peak_rss_bytes": peak_rss_bytes(), "regions": regions})
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// `tcvar stats`.
@@ -152,64 +202,12 @@ pub fn stats(a: &StatsArgs) -> Result<Outcome, CliError> {
     let p = &rec.program;
     let c = p.counts();
     let depth = p.depth();
-    let regions = p.region_counts();
     let seconds = t.elapsed().as_secs_f64();
     pb.finish_and_clear();
     let ph = phases(p);
     let rss = peak_rss_bytes();
     if a.json {
-        let regions_json: Vec<String> = regions
-            .iter()
-            .map(|r| {
-                format!(
-                    "{{\"path\":{},\"gates\":{},\"terms\":{},\"wires\":{},\"instances\":{},\"applications\":{},\"depth\":{}}}",
-                    json_string(&r.path),
-                    r.counts.gates,
-                    r.counts.terms,
-                    r.counts.wires,
-                    r.counts.instances,
-                    r.counts.applications,
-                    r.depth
-                )
-            })
-            .collect();
-        println!(
-            "{{\"config\":{},\"p\":{},\"q\":{},\"patch_nums\":{:?},\"blocks\":{},\"width\":{},\"until\":{},\"gates\":{},\"terms\":{},\"wires\":{},\"depth\":{},\"depth_by_phase\":{},\"gates_by_phase\":{},\"terms_by_phase\":{},\"templates\":{},\"applications\":{},\"instances\":{},\"template_seconds\":{:.3},\"slowest_template\":{},\"seconds\":{:.3},\"peak_rss_bytes\":{},\"regions\":[{}]}}",
-            json_string(&a.scope.config),
-            cfg.fmt.p(),
-            cfg.fmt.q(),
-            cfg.patch_nums,
-            cfg.depth,
-            cfg.width,
-            json_string(match rec.until {
-                Until::Tokens => "tokens",
-                Until::Image => "image",
-            }),
-            c.gates,
-            c.terms,
-            c.wires,
-            depth,
-            json_map(ph.iter().map(|x| (x.0.clone(), x.3.to_string()))),
-            json_map(ph.iter().map(|x| (x.0.clone(), x.1.to_string()))),
-            json_map(ph.iter().map(|x| (x.0.clone(), x.2.to_string()))),
-            p.templates.len(),
-            c.applications,
-            c.instances,
-            rec.template_seconds,
-            rec.template_log
-                .iter()
-                .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
-                .map_or("null".into(), |t| format!(
-                    "{{\"key\":{},\"seconds\":{:.3},\"gates\":{},\"terms\":{}}}",
-                    json_string(&t.key),
-                    t.seconds,
-                    t.gates,
-                    t.terms
-                )),
-            seconds,
-            rss.map_or("null".into(), |r| r.to_string()),
-            regions_json.join(",")
-        );
+        println!("{}", stats_json(a, &cfg, &rec, seconds));
     } else {
         println!(
             "{} in {} ({} scales {:?}, {} blocks, width {}, up to the {}):",
@@ -219,10 +217,7 @@ pub fn stats(a: &StatsArgs) -> Result<Outcome, CliError> {
             cfg.patch_nums,
             cfg.depth,
             cfg.width,
-            match rec.until {
-                Until::Tokens => "tokens",
-                Until::Image => "image",
-            }
+            until_name(rec.until)
         );
         println!(
             "  gates {:.4e}  terms {:.4e}  wires {:.4e}  depth {}",

@@ -578,10 +578,7 @@ fn boundary_constants(
 
 /// The logarithmic construction (depth 8), see the module docs.
 fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWord> {
-    const OP: &str = "float::product";
-    let unsupported = |why: String| GadgetError::Unsupported { op: OP, limit: why };
     let p = fmt.p();
-    let q = fmt.q();
     let n = xs.len();
     let kk = 1usize << (p - 1); // number of midpoint boundaries K
     let vlo = 1u64 << (p - 1);
@@ -605,9 +602,38 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
     let g: u128 = 2 * (p as u128 + 1);
     let need = delta + g + 1;
     let extra_bits = 128 - (need - 1).leading_zeros() as usize; // 2^extra >= need
-                                                                // Minterms of each significand (depth 1): onehot[i][u] = [m_i = 2^(p-1) + u].
     let low = (p - 1) as usize;
-    let mut onehot: Vec<Vec<Lit>> = Vec::with_capacity(n);
+    let onehot = significand_minterms(b, xs, low, kk)?;
+    let row_lits = prime_exponent_bits(b, &onehot, &primes, &odd_sig, vlo)?;
+    let (rows, const_limbs, blocks) = fraction_rows(&primes, &row_lits, p, n, extra_bits, delta)?;
+    let nb = blocks.off.len();
+    let (hs, ge, gt) = block_banks(b, &rows, &const_limbs, &blocks, kk)?;
+    let w_terms = lexicographic_terms(b, &ge, &gt, kk, nb)?;
+    let s = Staged {
+        onehot,
+        rows,
+        hs,
+        w_terms,
+    };
+    log_output_word(b, fmt, xs, &s)
+}
+
+/// What the first six layers of [`product_log`] leave for the output word.
+struct Staged {
+    onehot: Vec<Vec<Lit>>,
+    rows: Vec<Row>,
+    hs: Vec<Vec<Lit>>,
+    w_terms: Vec<Vec<(Lit, i64)>>,
+}
+
+/// Minterms of each significand (depth 1): `onehot[i][u] = [m_i = 2^(p-1) + u]`.
+fn significand_minterms(
+    b: &mut Builder,
+    xs: &[FloatWord],
+    low: usize,
+    kk: usize,
+) -> Result<Vec<Vec<Lit>>> {
+    let mut onehot: Vec<Vec<Lit>> = Vec::with_capacity(xs.len());
     for x in xs {
         let bits = &x.sig()[..low];
         let mut row = Vec::with_capacity(kk);
@@ -620,9 +646,21 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         onehot.push(row);
     }
 
-    // E_r in binary (depth 3) for the odd primes below 2^p: (prime index, bit, literal).
+    Ok(onehot)
+}
+
+/// `E_r` in binary (depth 3) for the odd primes below `2^p`: (prime index, bit, literal).
+fn prime_exponent_bits(
+    b: &mut Builder,
+    onehot: &[Vec<Lit>],
+    primes: &[u32],
+    odd_sig: &[usize],
+    vlo: u64,
+) -> Result<Vec<(usize, usize, Lit)>> {
+    let n = onehot.len();
+    let kk = onehot.first().map_or(0, |r| r.len());
     let mut row_lits: Vec<(usize, usize, Lit)> = Vec::new();
-    for &pi in &odd_sig {
+    for &pi in odd_sig {
         let r = primes[pi] as u64;
         let nus: Vec<(usize, u32)> = (0..kk)
             .map(|u| (u, nu(vlo + u as u64, r)))
@@ -634,7 +672,7 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         }
         let fmax = n as u64 * numax;
         let mut terms: Vec<(Lit, i64)> = Vec::with_capacity(n * nus.len());
-        for oh in &onehot {
+        for oh in onehot {
             for &(u, e) in &nus {
                 terms.push((oh[u], e as i64));
             }
@@ -652,18 +690,36 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         }
     }
 
+    Ok(row_lits)
+}
+
+/// The rows of the logarithm sum with their fraction limbs, the boundary constants' limbs and
+/// the block partition of the fraction.
+#[allow(clippy::type_complexity)]
+fn fraction_rows(
+    primes: &[u32],
+    row_lits: &[(usize, usize, Lit)],
+    p: u32,
+    n: usize,
+    extra_bits: usize,
+    delta: u128,
+) -> Result<(Vec<Row>, Vec<Vec<u64>>, Blocks)> {
+    let unsupported = |why: String| GadgetError::Unsupported {
+        op: "float::product",
+        limit: why,
+    };
     // The fraction width: at least the separation bound, and wide enough that the top block
     // can exceed the carries from below; widened (any larger P is as exact) until a block
     // partition satisfies every condition.
     let nrows_bits = 64 - (row_lits.len() as u64 + 1).leading_zeros() as usize;
     let p_first = (n * p as usize + extra_bits).max(2 * (p as usize + nrows_bits + 3));
     let mut pbits = p_first;
-    let (rows, const_limbs, blocks) = loop {
-        let logs = log2_table(&primes, pbits as u64)?;
-        let consts = boundary_constants(&primes, &logs, p, pbits, delta)?;
+    let found = loop {
+        let logs = log2_table(primes, pbits as u64)?;
+        let consts = boundary_constants(primes, &logs, p, pbits, delta)?;
         let one_p = BigUint::one() << pbits;
         let mut rows: Vec<Row> = Vec::with_capacity(row_lits.len());
-        for &(pi, j, lit) in &row_lits {
+        for &(pi, j, lit) in row_lits {
             let k_row: BigUint = &logs[pi] << j;
             let int = (&k_row >> pbits)
                 .to_i64()
@@ -683,9 +739,21 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         }
         pbits += 16;
     };
-    let nb = blocks.off.len();
 
-    // H banks (depth 4) and Z banks (depth 5).
+    Ok(found)
+}
+
+/// H banks (depth 4) and Z banks (depth 5): per block, the carries `hs` and the comparisons
+/// `ge`, `gt` of the block digits with every boundary constant.
+#[allow(clippy::type_complexity)]
+fn block_banks(
+    b: &mut Builder,
+    rows: &[Row],
+    const_limbs: &[Vec<u64>],
+    blocks: &Blocks,
+    kk: usize,
+) -> Result<(Vec<Vec<Lit>>, Vec<Vec<Lit>>, Vec<Vec<Lit>>)> {
+    let nb = blocks.off.len();
     let mut hs: Vec<Vec<Lit>> = Vec::with_capacity(nb);
     let mut ge: Vec<Vec<Lit>> = vec![Vec::with_capacity(nb); kk];
     let mut gt: Vec<Vec<Lit>> = vec![Vec::with_capacity(nb); kk];
@@ -707,7 +775,7 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         }
         hs.push(h);
         let mut zt: Vec<i64> = Vec::with_capacity(2 * kk);
-        for c in &const_limbs {
+        for c in const_limbs {
             let d = bits_at(c, o, s) as i64;
             zt.push(d);
             zt.push(d + 1);
@@ -719,7 +787,17 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         }
     }
 
-    // Lexicographic ANDs (depth 6): w_k = sum of these terms.
+    Ok((hs, ge, gt))
+}
+
+/// Lexicographic ANDs (depth 6): `w_k` is the sum of row `k`'s terms.
+fn lexicographic_terms(
+    b: &mut Builder,
+    ge: &[Vec<Lit>],
+    gt: &[Vec<Lit>],
+    kk: usize,
+    nb: usize,
+) -> Result<Vec<Vec<(Lit, i64)>>> {
     let mut w_terms: Vec<Vec<(Lit, i64)>> = Vec::with_capacity(kk);
     for i in 0..kk {
         let mut terms = Vec::with_capacity(nb + 1);
@@ -740,12 +818,29 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
         w_terms.push(terms);
     }
 
+    Ok(w_terms)
+}
+
+/// The output word (depths 7 and 8): exponent form, overflow and flush, significand bits from
+/// the thermometer `w`, exponent staircases, sign.
+fn log_output_word(
+    b: &mut Builder,
+    fmt: Format,
+    xs: &[FloatWord],
+    s: &Staged,
+) -> Result<FloatWord> {
+    let (p, q, n) = (fmt.p(), fmt.q(), xs.len());
+    let kk = 1usize << (p - 1);
+    let vlo = 1u64 << (p - 1);
+    let low = (p - 1) as usize;
+    let nb = s.hs.len();
+    let (onehot, rows, hs, w_terms) = (&s.onehot, &s.rows, &s.hs, &s.w_terms);
     // Exponent form: sum of biased exponents + E_2 + integer parts + H_top + w_K.
     let mut xe: Vec<(Lit, i64)> = Vec::new();
     for x in xs {
         xe.extend(value_terms(x.exp()));
     }
-    for oh in &onehot {
+    for oh in onehot {
         for (u, &l) in oh.iter().enumerate() {
             let e = nu(vlo + u as u64, 2);
             if e > 0 {
@@ -753,7 +848,7 @@ fn product_log(b: &mut Builder, fmt: Format, xs: &[FloatWord]) -> Result<FloatWo
             }
         }
     }
-    for r in &rows {
+    for r in rows {
         if r.int != 0 {
             xe.push((r.lit, r.int));
         }
