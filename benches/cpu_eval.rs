@@ -4,12 +4,15 @@
 //! - `and_or2_wide`: 4 layers of 32768 2-input AND/OR gates, each layer reading the previous;
 //! - `majority16`: 2 layers of 8192 unit-weight majority gates of fan-in 16;
 //! - `weighted32_w2e20`: 2 layers of 4096 threshold gates of fan-in 32, weights up to 2^20;
+//! - `micro`: the explicit circuit of the `micro` VAR preset (seeded weights, up to the image);
 //! - `mixed_random_big`: a random levelized circuit of `TCVAR_BENCH_BIG_GATES` gates (default
 //!   10M) in 20 layers, mostly 2-input AND/OR plus small threshold gates, operands read from
 //!   random earlier rows (every gate live).
 //!
-//! Each shape is timed with all threads (`all`) and on one thread (`1thread`, the per-core
-//! figure); `majority16` and `weighted32_w2e20` are also timed with each form method forced,
+//! Each shape is timed with all threads (`all`), with word terms off (`words_off`: every form
+//! term added on its own, the evaluation before word terms) and on one thread (`1thread`, the
+//! per-core figure); the summary line gives terms, word terms and the work per lane (scalar
+//! terms + word terms); `majority16` and `weighted32_w2e20` are also timed with each form method forced,
 //! which is how `FormMethod::Auto`'s cost model was calibrated. Criterion reports elements/s =
 //! gate-evals/s; a summary line per shape prints bytes per gate and per wire of the
 //! `Levelized` IR (`Levelized::bytes / gates`, `/ terms`) and of the evaluator's program.
@@ -24,6 +27,9 @@ use tcvar::circuit::random::{bench_shapes, layered, LayeredSpec, SplitMix64};
 use tcvar::circuit::Levelized;
 use tcvar::eval::cpu::{CpuEvaluator, CpuOptions, FormMethod};
 use tcvar::eval::Batch;
+use tcvar::model::var::config::VarConfig;
+use tcvar::model::var::pass::{compile_with, CompileOptions, Until};
+use tcvar::model::var::weights::VarWeights;
 
 /// Batch size of every bench (instances).
 const BATCH: usize = 4096;
@@ -47,11 +53,31 @@ fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
     Batch::from_words(rows, n, words).expect("batch shape")
 }
 
+/// `micro`'s explicit circuit (seeded weights, the pass up to the image), levelized.
+fn micro() -> Levelized {
+    let cfg = VarConfig::preset("micro").expect("micro preset");
+    let w = VarWeights::seeded(&cfg, 11).expect("seeded weights");
+    let opts = CompileOptions {
+        progress: false,
+        until: Until::Image,
+    };
+    compile_with(&cfg, &w, opts)
+        .expect("micro circuit")
+        .circuit
+        .levelize()
+}
+
 fn bench(c: &mut Criterion) {
     // TCVAR_BENCH_ONLY=<a,b,..> keeps only the shapes containing one of the substrings (skips building the others).
     let only = std::env::var("TCVAR_BENCH_ONLY").unwrap_or_default();
+    let keep = |name: &str| only.is_empty() || only.split(',').any(|o| name.contains(o));
+    if keep("micro") {
+        let t = Instant::now();
+        let lv = micro();
+        bench_circuit(c, "micro", &lv, t.elapsed());
+    }
     for (name, spec) in shapes() {
-        if !only.is_empty() && !only.split(',').any(|o| name.contains(o)) {
+        if !keep(name) {
             continue;
         }
         let t = Instant::now();
@@ -59,15 +85,28 @@ fn bench(c: &mut Criterion) {
         let built = t.elapsed();
         let lv: Levelized = circuit.levelize();
         drop(circuit);
+        bench_circuit(c, name, &lv, built);
+    }
+}
+
+fn bench_circuit(c: &mut Criterion, name: &str, lv: &Levelized, built: Duration) {
+    {
         let gates = lv.num_gates();
         let terms = lv.num_terms();
         let inputs = random_batch(lv.num_inputs, BATCH, 7);
         let mut out = Batch::zeros(lv.num_outputs(), BATCH);
-        let big = name == "mixed_random_big";
+        let big = name == "mixed_random_big" || name == "micro";
 
         let d = CpuOptions::default();
         let mut variants: Vec<(&str, CpuOptions)> = vec![
             ("all", d),
+            (
+                "words_off",
+                CpuOptions {
+                    word_terms: false,
+                    ..d
+                },
+            ),
             (
                 "1thread",
                 CpuOptions {
@@ -99,16 +138,19 @@ fn bench(c: &mut Criterion) {
             g.measurement_time(Duration::from_secs(20));
         }
         for (v, opts) in variants {
-            let mut ev = CpuEvaluator::with_options(&lv, opts).expect("compile");
+            let mut ev = CpuEvaluator::with_options(lv, opts).expect("compile");
             ev.evaluate_into(&inputs, &mut out).expect("evaluate");
             let t = Instant::now();
             ev.evaluate_into(&inputs, &mut out).expect("evaluate");
             let secs = t.elapsed().as_secs_f64();
             if v == "all" {
                 eprintln!(
-                    "{name}: {gates} gates, {terms} terms (wires), depth {}, built in {:.1} s; \
-                     Levelized {:.2} bytes/gate, {:.2} bytes/wire; evaluator program+values {:.1} \
+                    "{name}: {gates} gates, {terms} terms, {} word terms, work per lane {} \
+                     (scalar terms + word terms), depth {}, built in {:.1} s; \
+                     Levelized {:.2} bytes/gate, {:.2} bytes/term; evaluator program+values {:.1} \
                      bytes/gate; kinds {:?}",
+                    lv.num_word_terms(),
+                    lv.work_per_lane(),
                     lv.depth(),
                     built.as_secs_f64(),
                     lv.bytes() as f64 / gates as f64,

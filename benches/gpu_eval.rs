@@ -12,13 +12,16 @@
 //! second by evaluation (each gate reads one u32 word per term and writes one per 32
 //! instances: `4 * words * (terms + gates)` per batch).
 //!
-//! Circuits: `and_or2_wide`, `majority16`, `weighted32_w2e20`, `mixed_random_big` with the
+//! Circuits: `micro` (the explicit circuit of the `micro` VAR preset), `and_or2_wide`, `majority16`, `weighted32_w2e20`, `mixed_random_big` with the
 //! same `LayeredSpec`s as `benches/cpu_eval.rs` (`TCVAR_BENCH_BIG_GATES`, default 10M, sizes
 //! the big one; `TCVAR_BENCH_ONLY=<substring>` keeps matching shapes). When a batch does not
 //! fit the adapter's bindings in one column chunk, only the end-to-end `evaluate` (chunked)
 //! is timed.
 //!
-//! `TCVAR_BENCH_FORM_KERNEL=perlane|sliced|auto` forces the threshold-bank kernel.
+//! `TCVAR_BENCH_FORM_KERNEL=perlane|sliced|auto` forces the threshold-bank kernel;
+//! `TCVAR_BENCH_FUSION=off` keeps per-level dispatches (no fused groups of levels). The plan
+//! summary gives levels, dispatches per batch and fused groups; a line per circuit gives the
+//! work per lane (scalar terms + word terms).
 //!
 //! Environment: `TCVAR_GPU_ADAPTER` / `TCVAR_GPU_BACKEND` pick the adapter. Without an
 //! adapter the bench prints that it skipped and returns.
@@ -28,8 +31,11 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tcvar::circuit::random::{bench_shapes, layered, LayeredSpec, SplitMix64};
 use tcvar::circuit::Levelized;
-use tcvar::eval::gpu::{FormKernel, GpuContext, GpuEvaluator, GpuOptions};
+use tcvar::eval::gpu::{FormKernel, Fusion, GpuContext, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, Evaluator};
+use tcvar::model::var::config::VarConfig;
+use tcvar::model::var::pass::{compile_with, CompileOptions, Until};
+use tcvar::model::var::weights::VarWeights;
 
 /// Batch size of every bench (instances).
 const BATCH: usize = 4096;
@@ -55,10 +61,29 @@ fn options() -> GpuOptions {
         Ok("sliced") => FormKernel::Sliced,
         _ => FormKernel::Auto,
     };
+    let fusion = match std::env::var("TCVAR_BENCH_FUSION").as_deref() {
+        Ok("off") => Fusion::Off,
+        _ => Fusion::Auto,
+    };
     GpuOptions {
         form_kernel,
+        fusion,
         ..Default::default()
     }
+}
+
+/// `micro`'s explicit circuit (seeded weights, the pass up to the image), levelized.
+fn micro() -> Levelized {
+    let cfg = VarConfig::preset("micro").expect("micro preset");
+    let w = VarWeights::seeded(&cfg, 11).expect("seeded weights");
+    let opts = CompileOptions {
+        progress: false,
+        until: Until::Image,
+    };
+    compile_with(&cfg, &w, opts)
+        .expect("micro circuit")
+        .circuit
+        .levelize()
 }
 
 fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
@@ -78,11 +103,24 @@ fn bench(c: &mut Criterion) {
     };
     eprintln!("gpu_eval bench on {}", ctx.adapter());
     let only = std::env::var("TCVAR_BENCH_ONLY").unwrap_or_default();
-    for (name, spec) in shapes() {
+    let mut circuits: Vec<(&str, Option<LayeredSpec>)> = vec![("micro", None)];
+    circuits.extend(shapes().into_iter().map(|(n, s)| (n, Some(s))));
+    for (name, spec) in circuits {
         if !name.contains(only.as_str()) {
             continue;
         }
-        let lv: Levelized = layered(&spec).expect("bench circuit").levelize();
+        let lv: Levelized = match spec {
+            Some(spec) => layered(&spec).expect("bench circuit").levelize(),
+            None => micro(),
+        };
+        eprintln!(
+            "{name}: work per lane {} ({} terms, {} word terms; the GPU adds word terms bit by \
+             bit), {} levels",
+            lv.work_per_lane(),
+            lv.num_terms(),
+            lv.num_word_terms(),
+            lv.depth()
+        );
         let gates = lv.num_gates();
         let mut ev = match GpuEvaluator::with_context(ctx.clone(), &lv, &options()) {
             Ok(ev) => ev,

@@ -103,7 +103,31 @@ pub struct Levelized {
     pub input_words: Vec<(String, u32)>,
     /// Names and widths of the output words, in order.
     pub output_words: Vec<(String, u32)>,
+    /// Form `f`'s word terms are `word_runs[form_run_offsets[f]..form_run_offsets[f+1]]`
+    /// (empty, or one entry per form plus one; see [`WordRun`]).
+    pub form_run_offsets: Vec<u32>,
+    /// Word terms of all forms, in form order and, within a form, in term order.
+    pub word_runs: Vec<WordRun>,
 }
+
+/// A *word term*: terms `start .. start + len` of `form_rows` (all of one form) whose weights
+/// are `c, 2c, 4c, ..., 2^(len-1) c`, i.e. `c` times the integer whose bit `j` is the value of
+/// row `form_rows[start + j]`. An evaluator may add that integer (shifted by the set bits of
+/// `|c|`) in one operation instead of `len` terms; the scalar arrays keep every term, so an
+/// evaluator that ignores the runs is still exact.
+///
+/// Invariant (checked by [`Levelized::checked_word_runs`]): `len >= MIN_WORD_BITS`, the run is
+/// inside its form, runs of a form are ascending and disjoint, and the weights double.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+pub struct WordRun {
+    /// First term (index into `form_rows`).
+    pub start: u32,
+    /// Number of bits (terms).
+    pub len: u32,
+}
+
+/// Shortest run of doubling weights stored as a word term.
+pub const MIN_WORD_BITS: u32 = 3;
 
 impl Levelized {
     /// Depth: the number of levels.
@@ -127,6 +151,73 @@ impl Levelized {
         self.gate_lits.len() as u64 + self.form_rows.len() as u64
     }
 
+    /// Number of word terms ([`WordRun`]s).
+    pub fn num_word_terms(&self) -> u64 {
+        self.word_runs.len() as u64
+    }
+
+    /// Number of form terms that are not part of a word term.
+    pub fn num_scalar_form_terms(&self) -> u64 {
+        let in_runs: u64 = self.word_runs.iter().map(|r| r.len as u64).sum();
+        self.form_rows.len() as u64 - in_runs.min(self.form_rows.len() as u64)
+    }
+
+    /// Evaluation work per lane with word terms: AND/OR literals, scalar form terms and word
+    /// terms (each word term counted once, whatever its width).
+    pub fn work_per_lane(&self) -> u64 {
+        self.gate_lits.len() as u64 + self.num_scalar_form_terms() + self.num_word_terms()
+    }
+
+    /// Recompute the word terms of every form from its weights (maximal runs of at least
+    /// [`MIN_WORD_BITS`] terms whose weights double). For a hand-made `Levelized`.
+    pub fn find_word_runs(&mut self) {
+        self.form_run_offsets = vec![0];
+        self.word_runs.clear();
+        for f in 0..self.num_forms() {
+            let t0 = self.form_offsets[f as usize];
+            if let Some(ws) = self.form_weights(f) {
+                let ws: Vec<i64> = ws.collect();
+                push_runs(&ws, t0, &mut self.word_runs);
+            }
+            self.form_run_offsets.push(self.word_runs.len() as u32);
+        }
+    }
+
+    /// The word terms of form `f`, checked against the invariant of [`WordRun`] (the weights
+    /// `ws` of the form, decoded). `Err` names what is wrong; an empty `form_run_offsets`
+    /// means no word terms at all.
+    pub fn checked_word_runs(&self, f: u32, ws: &[i64]) -> Result<&[WordRun], String> {
+        if self.form_run_offsets.is_empty() {
+            return Ok(&[]);
+        }
+        if self.form_run_offsets.len() != self.form_offsets.len() {
+            return Err("form_run_offsets and form_offsets differ in length".into());
+        }
+        let fu = f as usize;
+        let (r0, r1) = (
+            self.form_run_offsets[fu] as usize,
+            self.form_run_offsets[fu + 1] as usize,
+        );
+        let runs = self
+            .word_runs
+            .get(r0..r1)
+            .ok_or_else(|| format!("form {f}: word runs out of range"))?;
+        let t0 = self.form_offsets[fu] as u64;
+        let mut next = t0;
+        for r in runs {
+            let (s, e) = (r.start as u64, r.start as u64 + r.len as u64);
+            if r.len < MIN_WORD_BITS || s < next || e > t0 + ws.len() as u64 {
+                return Err(format!("form {f}: word run {s}..{e} outside its form"));
+            }
+            let w = &ws[(s - t0) as usize..(e - t0) as usize];
+            if w[0] == 0 || w.windows(2).any(|p| p[0].checked_mul(2) != Some(p[1])) {
+                return Err(format!("form {f}: word run {s}..{e} weights do not double"));
+            }
+            next = e;
+        }
+        Ok(runs)
+    }
+
     /// Bytes held by the arrays (the memory an evaluator uploads): `u32` offsets, literals, rows
     /// and weight offsets at 4 bytes, the weight pool at 1 byte per stored byte, thresholds at 8.
     pub fn bytes(&self) -> u64 {
@@ -139,6 +230,8 @@ impl Levelized {
                 + self.bank_offsets.len()
                 + self.outputs.len())
             + self.form_weight_bytes.len()
+            + 4 * self.form_run_offsets.len()
+            + 8 * self.word_runs.len()
             + 8 * self.thresholds.len()) as u64
     }
 
@@ -211,6 +304,9 @@ impl Levelized {
         for o in &mut self.form_weight_offsets[fu + 1..] {
             *o = (*o as i64 + delta) as u32;
         }
+        if !self.form_run_offsets.is_empty() {
+            self.find_word_runs();
+        }
         true
     }
 }
@@ -269,6 +365,25 @@ fn encode_weights(weights: &[i64], out: &mut Vec<u8>) {
     let width = weight_width(weights);
     for &w in weights {
         out.extend_from_slice(&w.to_le_bytes()[..width]);
+    }
+}
+
+/// Append the maximal runs of at least [`MIN_WORD_BITS`] doubling weights of `ws` (a form
+/// whose first term is `t0`).
+fn push_runs(ws: &[i64], t0: u32, out: &mut Vec<WordRun>) {
+    let mut i = 0;
+    while i < ws.len() {
+        let mut j = i + 1;
+        while j < ws.len() && ws[j - 1] != 0 && ws[j - 1].checked_mul(2) == Some(ws[j]) {
+            j += 1;
+        }
+        if (j - i) as u32 >= MIN_WORD_BITS {
+            out.push(WordRun {
+                start: t0 + i as u32,
+                len: (j - i) as u32,
+            });
+        }
+        i = j;
     }
 }
 
@@ -387,6 +502,7 @@ impl Circuit {
             form_offsets: vec![0],
             form_weight_offsets: vec![0],
             bank_offsets: vec![0],
+            form_run_offsets: vec![0],
             input_words: self
                 .inputs
                 .iter()
@@ -464,6 +580,12 @@ impl Circuit {
                 for x in wires {
                     lv.form_rows.push(row[x.index()]);
                 }
+                push_runs(
+                    weights,
+                    lv.form_rows.len() as u32 - wires.len() as u32,
+                    &mut lv.word_runs,
+                );
+                lv.form_run_offsets.push(lv.word_runs.len() as u32);
                 lv.form_offsets.push(lv.form_rows.len() as u32);
                 encode_weights(weights, &mut lv.form_weight_bytes);
                 let nb = u32::try_from(lv.form_weight_bytes.len())
@@ -597,6 +719,23 @@ mod tests {
             let got: Vec<bool> = lv.outputs.iter().map(|&o| litv(&row, o)).collect();
             assert_eq!(got, want, "x = {v:05b}");
         }
+    }
+
+    #[test]
+    fn word_runs_are_maximal_doubling_runs() {
+        let ws = [
+            1, 2, 4, 8, 3, 6, 12, -1, -2, -4, 5, 1, 2, 0, 0, 7, 14, 28, 56,
+        ];
+        let mut runs = Vec::new();
+        push_runs(&ws, 10, &mut runs);
+        let got: Vec<(u32, u32)> = runs.iter().map(|r| (r.start, r.len)).collect();
+        // 1,2,4,8 | 3,6,12 | -1,-2,-4 | 5 | 1,2 (too short) | 0 | 0 | 7,14,28,56.
+        assert_eq!(got, vec![(10, 4), (14, 3), (17, 3), (25, 4)]);
+        // Overflowing doubling ends a run.
+        let big = [1i64 << 61, 1 << 62, i64::MIN];
+        runs.clear();
+        push_runs(&big, 0, &mut runs);
+        assert!(runs.is_empty());
     }
 
     #[test]

@@ -77,6 +77,11 @@ pub struct LevelizedStats {
     pub thresholds: u64,
     /// Literals of AND/OR gates plus terms of banks ([`Levelized::num_terms`]).
     pub terms: u64,
+    /// Word terms of the banks ([`Levelized::num_word_terms`]).
+    pub word_terms: u64,
+    /// Evaluation work per lane: literals, scalar form terms and word terms
+    /// ([`Levelized::work_per_lane`]).
+    pub work_per_lane: u64,
 }
 
 impl LevelizedStats {
@@ -85,6 +90,8 @@ impl LevelizedStats {
         let mut s = LevelizedStats {
             levels: lv.depth(),
             terms: lv.num_terms(),
+            word_terms: lv.num_word_terms(),
+            work_per_lane: lv.work_per_lane(),
             ..Default::default()
         };
         for l in &lv.levels {

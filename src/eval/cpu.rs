@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 use super::batch::tail_mask;
 use super::{Batch, EvalError, Evaluator};
-use crate::circuit::Levelized;
+use crate::circuit::{Level, Levelized};
 
 /// How linear forms (general threshold gates and banks) are evaluated.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -56,6 +56,9 @@ pub struct CpuOptions {
     /// Soft limit on the bytes of wire-value arrays; the block width shrinks (and block
     /// parallelism is abandoned) to stay below it.
     pub max_scratch_bytes: u64,
+    /// Add the word terms of bit-sliced forms as words (a ripple of full adders over the
+    /// word's bit planes) rather than term by term. Same outputs either way.
+    pub word_terms: bool,
 }
 
 impl Default for CpuOptions {
@@ -65,6 +68,7 @@ impl Default for CpuOptions {
             max_block_words: 8,
             parallel: true,
             max_scratch_bytes: 4 << 30,
+            word_terms: true,
         }
     }
 }
@@ -92,6 +96,10 @@ pub struct KindCounts {
     pub per_instance_terms: u64,
     /// Their thresholds (gates).
     pub per_instance_thresholds: u64,
+    /// Word terms of the bit-sliced forms (each added as one multi-bit word).
+    pub word_terms: u64,
+    /// Bits (scalar terms) those word terms stand for.
+    pub word_term_bits: u64,
 }
 
 /// One level of the compiled program. Its rows, from `row_start`: 2-input ANDs
@@ -124,6 +132,10 @@ struct FormSet<W, T> {
     weights: Vec<W>,
     thr_off: Vec<u32>,
     thresholds: Vec<T>,
+    /// Bit-sliced only: per term, the bits of the word term starting there (its
+    /// `weights` entry is `|c|`, the weight of its lowest bit), 1 for a scalar term, 0 for the
+    /// later bits of a word term.
+    spans: Vec<u8>,
 }
 
 impl<W, T> FormSet<W, T> {
@@ -134,6 +146,7 @@ impl<W, T> FormSet<W, T> {
             weights: Vec::new(),
             thr_off: vec![0],
             thresholds: Vec::new(),
+            spans: Vec::new(),
         }
     }
     fn len(&self) -> usize {
@@ -141,6 +154,7 @@ impl<W, T> FormSet<W, T> {
     }
     fn bytes(&self) -> usize {
         4 * (self.term_off.len() + self.terms.len() + self.thr_off.len())
+            + self.spans.len()
             + 8 * (self.weights.len() + self.thresholds.len())
     }
 }
@@ -191,20 +205,33 @@ fn check_offsets(name: &str, off: &[u32], len: usize) -> Result<(), EvalError> {
 }
 
 /// Estimated word-operations per 64 instances of a form evaluated bit-sliced, and the number
-/// of bit planes of its sum. `abs` are the |weights|.
-fn bitsliced_cost(abs: &[u64], thresholds: usize) -> (u64, u32) {
+/// of bit planes of its sum. `ws` are the weights, `spans` the word terms (see [`FormView`]):
+/// a scalar term costs a ripple of half adders from each set bit of `|w|` to the top plane, a
+/// word term of `k` bits a ripple of `k` full adders from each set bit of `|c|` and half
+/// adders above.
+fn bitsliced_cost(ws: &[i64], spans: &[u8], thresholds: usize) -> (u64, u32) {
     let mut sum = 0u64;
     let mut ops = 0u64;
-    for &a in abs {
-        sum += a;
+    let mut j = 0;
+    while j < ws.len() {
+        let k = spans[j].max(1) as usize;
+        let a = ws[j].unsigned_abs();
+        for &w in &ws[j..j + k] {
+            sum += w.unsigned_abs();
+        }
         let top = 64 - sum.leading_zeros() as u64;
         let mut bits = a;
         while bits != 0 {
-            let k = bits.trailing_zeros() as u64;
+            let s = bits.trailing_zeros() as u64;
             bits &= bits - 1;
-            ops += 3 * (top - k);
+            ops += if k == 1 {
+                3 * (top - s)
+            } else {
+                6 * k as u64 + 3 * top.saturating_sub(s + k as u64)
+            };
         }
-        ops += 2;
+        ops += 2 * k as u64;
+        j += k;
     }
     let top = 64 - sum.leading_zeros();
     (ops + thresholds as u64 * 3 * top as u64, top)
@@ -216,7 +243,9 @@ fn per_instance_cost(terms: usize, thresholds: usize) -> u64 {
     terms as u64 * 160 + thresholds as u64 * 48
 }
 
-fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
+/// Check the offset arrays of `lv` against each other (the per-level checks are in
+/// [`compile`]).
+fn check_arrays(lv: &Levelized) -> Result<(), EvalError> {
     check_offsets("gate_offsets", &lv.gate_offsets, lv.gate_lits.len())?;
     check_offsets("form_offsets", &lv.form_offsets, lv.form_rows.len())?;
     check_offsets("bank_offsets", &lv.bank_offsets, lv.thresholds.len())?;
@@ -225,6 +254,9 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
         &lv.form_weight_offsets,
         lv.form_weight_bytes.len(),
     )?;
+    if !lv.form_run_offsets.is_empty() {
+        check_offsets("form_run_offsets", &lv.form_run_offsets, lv.word_runs.len())?;
+    }
     if lv.form_weight_offsets.len() != lv.form_offsets.len() {
         return Err(malformed(
             "form_weight_offsets and form_offsets differ in length",
@@ -233,14 +265,236 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
     if lv.bank_offsets.len() != lv.form_offsets.len() {
         return Err(malformed("bank_offsets and form_offsets differ in length"));
     }
-    let num_rows = lv.num_rows as usize;
     let first_gate_row = 1 + lv.num_inputs as u64;
-    if (num_rows as u64) < first_gate_row {
+    if (lv.num_rows as u64) < first_gate_row {
         return Err(malformed("fewer rows than inputs"));
     }
-    if num_rows as u64 > 1 << 31 {
+    if lv.num_rows as u64 > 1 << 31 {
         return Err(malformed("more than 2^31 rows"));
     }
+    Ok(())
+}
+
+/// Translates the rows read by one level into program literals: only rows written before the
+/// level (`< limit`) may be read.
+struct Reader<'a> {
+    perm: &'a [u32],
+    limit: u32,
+    level: usize,
+}
+
+impl Reader<'_> {
+    fn bad(&self, what: &str) -> EvalError {
+        malformed(format!("level {}: {what}", self.level + 1))
+    }
+    /// The program literal of row `r`, complemented when `c`.
+    fn row(&self, r: u32, c: bool) -> Result<u32, EvalError> {
+        if r >= self.limit {
+            return Err(self.bad("reads a row that is not written by an earlier level"));
+        }
+        Ok(self.perm[r as usize] << 1 | c as u32)
+    }
+    /// The program literal of a `Levelized` literal.
+    fn lit(&self, lit: u32) -> Result<u32, EvalError> {
+        self.row(lit >> 1, lit & 1 == 1)
+    }
+}
+
+/// Rows assigned so far in one level: `(old row, new row)` pairs and the next new row.
+struct Assign {
+    pairs: Vec<(u32, u32)>,
+    next: u32,
+}
+
+impl Assign {
+    fn push(&mut self, old: u32) {
+        self.pairs.push((old, self.next));
+        self.next += 1;
+    }
+}
+
+/// Compile the AND/OR gates of level `l` into `p`: 2-input gates (ORs by De Morgan), then
+/// wider ones.
+fn compile_logic(
+    lv: &Levelized,
+    l: &Level,
+    rd: &Reader,
+    p: &mut Program,
+    pl: &mut PLevel,
+    asg: &mut Assign,
+) -> Result<(), EvalError> {
+    let old_logic_row = |g: u32| l.row_start + (g - l.and_start);
+    let lits_of = |g: u32| {
+        &lv.gate_lits
+            [lv.gate_offsets[g as usize] as usize..lv.gate_offsets[g as usize + 1] as usize]
+    };
+    // 2-input AND, then 2-input OR (De Morgan: !(!a & !b)).
+    pl.and2_start = p.lit2.len() as u32;
+    for (or, range) in [
+        (false, l.and_start..l.or_start),
+        (true, l.or_start..l.or_end),
+    ] {
+        if or {
+            pl.or2_start = p.lit2.len() as u32;
+        }
+        for g in range {
+            let lits = lits_of(g);
+            if lits.len() == 2 {
+                let f = or as u32;
+                p.lit2.push([rd.lit(lits[0])? ^ f, rd.lit(lits[1])? ^ f]);
+                asg.push(old_logic_row(g));
+            }
+        }
+    }
+    pl.lit2_end = p.lit2.len() as u32;
+    p.counts.and2 += (pl.or2_start - pl.and2_start) as u64;
+    p.counts.or2 += (pl.lit2_end - pl.or2_start) as u64;
+    // Wide AND, then wide OR.
+    pl.andk_start = (p.litk_off.len() - 1) as u32;
+    for (or, range) in [
+        (false, l.and_start..l.or_start),
+        (true, l.or_start..l.or_end),
+    ] {
+        if or {
+            pl.ork_start = (p.litk_off.len() - 1) as u32;
+        }
+        for g in range {
+            let lits = lits_of(g);
+            if lits.len() != 2 {
+                for &x in lits {
+                    p.litk.push(rd.lit(x)?);
+                }
+                p.litk_off.push(p.litk.len() as u32);
+                asg.push(old_logic_row(g));
+                p.counts.logic_wide += 1;
+                p.counts.logic_wide_lits += lits.len() as u64;
+            }
+        }
+    }
+    pl.litk_end = (p.litk_off.len() - 1) as u32;
+    Ok(())
+}
+
+/// One form of a level, decoded and checked: its weights, the `span` of each term (the bits
+/// of the word term starting there, 1 for a scalar term, 0 inside a word term), and the sums
+/// the bit-sliced rewrite needs.
+struct FormView {
+    ws: Vec<i64>,
+    spans: Vec<u8>,
+    abs_sum: u128,
+    neg_sum: i128,
+}
+
+fn view_form(lv: &Levelized, f: u32, rd: &Reader, word_terms: bool) -> Result<FormView, EvalError> {
+    let ws: Vec<i64> = lv
+        .form_weights(f)
+        .ok_or_else(|| rd.bad("a form's weight bytes break the encoding"))?
+        .collect();
+    let abs_sum: u128 = ws.iter().map(|w| w.unsigned_abs() as u128).sum();
+    if abs_sum > 1 << 62 {
+        return Err(rd.bad("a form's sum of |weights| exceeds 2^62"));
+    }
+    let neg_sum: i128 = ws.iter().filter(|&&w| w < 0).map(|&w| w as i128).sum();
+    let runs = lv.checked_word_runs(f, &ws).map_err(|e| rd.bad(&e))?;
+    let mut spans = vec![1u8; ws.len()];
+    if word_terms {
+        let t0 = lv.form_offsets[f as usize];
+        for r in runs {
+            let j = (r.start - t0) as usize;
+            spans[j..j + r.len as usize].fill(0);
+            spans[j] = r.len as u8;
+        }
+    }
+    Ok(FormView {
+        ws,
+        spans,
+        abs_sum,
+        neg_sum,
+    })
+}
+
+/// Compile the forms of level `l` into `p`: bit-sliced ones first, then per-instance ones.
+#[allow(clippy::too_many_arguments)]
+fn compile_forms(
+    lv: &Levelized,
+    l: &Level,
+    rd: &Reader,
+    p: &mut Program,
+    pl: &mut PLevel,
+    asg: &mut Assign,
+    method: FormMethod,
+    word_terms: bool,
+) -> Result<(), EvalError> {
+    let thr_row = |j: u32| l.threshold_row_start() + (j - l.threshold_start);
+    pl.bs_start = p.bs.len() as u32;
+    let mut pi_forms: Vec<(u32, FormView)> = Vec::new();
+    for f in l.form_start..l.form_end {
+        let fv = view_form(lv, f, rd, word_terms)?;
+        let th = lv.bank_offsets[f as usize]..lv.bank_offsets[f as usize + 1];
+        let use_bs = match method {
+            FormMethod::BitSliced => true,
+            FormMethod::PerInstance => false,
+            FormMethod::Auto => {
+                bitsliced_cost(&fv.ws, &fv.spans, th.len()).0
+                    <= per_instance_cost(fv.ws.len(), th.len())
+            }
+        };
+        if !use_bs {
+            pi_forms.push((f, fv));
+            continue;
+        }
+        let rows = &lv.form_rows
+            [lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize];
+        for ((&r, &w), &sp) in rows.iter().zip(&fv.ws).zip(&fv.spans) {
+            // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
+            p.bs.terms.push(rd.row(r, w < 0)?);
+            p.bs.weights.push(w.unsigned_abs());
+            p.bs.spans.push(sp);
+            if sp > 1 {
+                p.counts.word_terms += 1;
+                p.counts.word_term_bits += sp as u64;
+            }
+        }
+        p.bs.term_off.push(p.bs.terms.len() as u32);
+        for j in th.clone() {
+            let t2 = lv.thresholds[j as usize] as i128 - fv.neg_sum;
+            p.bs.thresholds
+                .push(t2.clamp(0, fv.abs_sum as i128 + 1) as u64);
+            asg.push(thr_row(j));
+        }
+        p.bs.thr_off.push(p.bs.thresholds.len() as u32);
+        p.counts.bitsliced_forms += 1;
+        p.counts.bitsliced_terms += rows.len() as u64;
+        p.counts.bitsliced_thresholds += th.len() as u64;
+    }
+    pl.bs_end = p.bs.len() as u32;
+    pl.pi_start = p.pi.len() as u32;
+    for (f, fv) in &pi_forms {
+        let f = *f as usize;
+        let rows = &lv.form_rows[lv.form_offsets[f] as usize..lv.form_offsets[f + 1] as usize];
+        for (&r, &w) in rows.iter().zip(&fv.ws) {
+            p.pi.terms.push(rd.row(r, false)? >> 1);
+            p.pi.weights.push(w);
+        }
+        p.pi.term_off.push(p.pi.terms.len() as u32);
+        let th = lv.bank_offsets[f]..lv.bank_offsets[f + 1];
+        for j in th.clone() {
+            p.pi.thresholds.push(lv.thresholds[j as usize]);
+            asg.push(thr_row(j));
+        }
+        p.pi.thr_off.push(p.pi.thresholds.len() as u32);
+        p.counts.per_instance_forms += 1;
+        p.counts.per_instance_terms += rows.len() as u64;
+        p.counts.per_instance_thresholds += th.len() as u64;
+    }
+    pl.pi_end = p.pi.len() as u32;
+    Ok(())
+}
+
+fn compile(lv: &Levelized, method: FormMethod, word_terms: bool) -> Result<Program, EvalError> {
+    check_arrays(lv)?;
+    let num_rows = lv.num_rows as usize;
+    let first_gate_row = 1 + lv.num_inputs as u64;
     let num_gates = lv.gate_offsets.len() - 1;
     let num_forms = lv.form_offsets.len() - 1;
     // perm[old row] = new row; rows of the constant and the inputs keep their place.
@@ -259,9 +513,6 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
     let mut next = first_gate_row;
     let mut gate_end = 0u32;
     let mut form_end = 0u32;
-    let mut abs: Vec<u64> = Vec::new();
-    let mut ws: Vec<i64> = Vec::new();
-    let mut pi_forms: Vec<u32> = Vec::new();
     for (li, l) in lv.levels.iter().enumerate() {
         let bad = |what: &str| malformed(format!("level {}: {what}", li + 1));
         if l.row_start as u64 != next
@@ -284,166 +535,27 @@ fn compile(lv: &Levelized, method: FormMethod) -> Result<Program, EvalError> {
         if next + rows_here > num_rows as u64 {
             return Err(bad("writes past num_rows"));
         }
-        let limit = l.row_start;
-        let trr = |r: u32, c: bool| -> Result<u32, EvalError> {
-            if r >= limit {
-                return Err(bad("reads a row that is not written by an earlier level"));
-            }
-            Ok(perm[r as usize] << 1 | c as u32)
-        };
-        let tr = |lit: u32| trr(lit >> 1, lit & 1 == 1);
-        let old_logic_row = |g: u32| l.row_start + (g - l.and_start);
-        let mut new_row = l.row_start;
-        let mut assign = Vec::new();
         let mut pl = PLevel {
             row_start: l.row_start,
             ..Default::default()
         };
-        // 2-input AND, then 2-input OR (De Morgan: !(!a & !b)).
-        pl.and2_start = p.lit2.len() as u32;
-        for (or, range) in [
-            (false, l.and_start..l.or_start),
-            (true, l.or_start..l.or_end),
-        ] {
-            if or {
-                pl.or2_start = p.lit2.len() as u32;
-            }
-            for g in range {
-                let lits = &lv.gate_lits[lv.gate_offsets[g as usize] as usize
-                    ..lv.gate_offsets[g as usize + 1] as usize];
-                if lits.len() == 2 {
-                    let f = or as u32;
-                    p.lit2.push([tr(lits[0])? ^ f, tr(lits[1])? ^ f]);
-                    assign.push((old_logic_row(g), new_row));
-                    new_row += 1;
-                }
-            }
-        }
-        pl.lit2_end = p.lit2.len() as u32;
-        p.counts.and2 += (pl.or2_start - pl.and2_start) as u64;
-        p.counts.or2 += (pl.lit2_end - pl.or2_start) as u64;
-        // Wide AND, then wide OR.
-        pl.andk_start = (p.litk_off.len() - 1) as u32;
-        for (or, range) in [
-            (false, l.and_start..l.or_start),
-            (true, l.or_start..l.or_end),
-        ] {
-            if or {
-                pl.ork_start = (p.litk_off.len() - 1) as u32;
-            }
-            for g in range {
-                let lits = &lv.gate_lits[lv.gate_offsets[g as usize] as usize
-                    ..lv.gate_offsets[g as usize + 1] as usize];
-                if lits.len() != 2 {
-                    for &x in lits {
-                        p.litk.push(tr(x)?);
-                    }
-                    p.litk_off.push(p.litk.len() as u32);
-                    assign.push((old_logic_row(g), new_row));
-                    new_row += 1;
-                    p.counts.logic_wide += 1;
-                    p.counts.logic_wide_lits += lits.len() as u64;
-                }
-            }
-        }
-        pl.litk_end = (p.litk_off.len() - 1) as u32;
-        // Forms: bit-sliced ones now, per-instance ones after them.
-        pl.bs_start = p.bs.len() as u32;
-        pi_forms.clear();
-        for f in l.form_start..l.form_end {
-            let tr_range =
-                lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize;
-            let th_range =
-                lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
-            abs.clear();
-            ws.clear();
-            ws.extend(
-                lv.form_weights(f)
-                    .ok_or_else(|| bad("a form's weight bytes break the encoding"))?,
-            );
-            let mut sum: u128 = 0;
-            let mut neg: i128 = 0;
-            for &w in &ws {
-                sum += w.unsigned_abs() as u128;
-                if w < 0 {
-                    neg += w as i128;
-                }
-                abs.push(w.unsigned_abs());
-            }
-            if sum > 1 << 62 {
-                return Err(bad("a form's sum of |weights| exceeds 2^62"));
-            }
-            let use_bs = match method {
-                FormMethod::BitSliced => true,
-                FormMethod::PerInstance => false,
-                FormMethod::Auto => {
-                    bitsliced_cost(&abs, th_range.len()).0
-                        <= per_instance_cost(abs.len(), th_range.len())
-                }
+        let mut asg = Assign {
+            pairs: Vec::new(),
+            next: l.row_start,
+        };
+        {
+            let rd = Reader {
+                perm: &perm,
+                limit: l.row_start,
+                level: li,
             };
-            if !use_bs {
-                pi_forms.push(f);
-                continue;
-            }
-            for (&r, &w) in lv.form_rows[tr_range.clone()].iter().zip(&ws) {
-                // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
-                p.bs.terms.push(trr(r, w < 0)?);
-                p.bs.weights.push(w.unsigned_abs());
-            }
-            p.bs.term_off.push(p.bs.terms.len() as u32);
-            for (k, &t) in lv.thresholds[th_range.clone()].iter().enumerate() {
-                let t2 = t as i128 - neg;
-                let t2 = t2.clamp(0, sum as i128 + 1) as u64;
-                p.bs.thresholds.push(t2);
-                assign.push((
-                    l.threshold_row_start()
-                        + (th_range.start as u32 + k as u32 - l.threshold_start),
-                    new_row,
-                ));
-                new_row += 1;
-            }
-            p.bs.thr_off.push(p.bs.thresholds.len() as u32);
-            p.counts.bitsliced_forms += 1;
-            p.counts.bitsliced_terms += tr_range.len() as u64;
-            p.counts.bitsliced_thresholds += th_range.len() as u64;
+            compile_logic(lv, l, &rd, &mut p, &mut pl, &mut asg)?;
+            compile_forms(lv, l, &rd, &mut p, &mut pl, &mut asg, method, word_terms)?;
         }
-        pl.bs_end = p.bs.len() as u32;
-        pl.pi_start = p.pi.len() as u32;
-        for &f in &pi_forms {
-            let tr_range =
-                lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize;
-            let th_range =
-                lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
-            // Validated in the first pass over this level's forms.
-            ws.clear();
-            ws.extend(
-                lv.form_weights(f)
-                    .ok_or_else(|| bad("a form's weight bytes break the encoding"))?,
-            );
-            for (&r, &w) in lv.form_rows[tr_range.clone()].iter().zip(&ws) {
-                p.pi.terms.push(trr(r, false)? >> 1);
-                p.pi.weights.push(w);
-            }
-            p.pi.term_off.push(p.pi.terms.len() as u32);
-            for (k, &t) in lv.thresholds[th_range.clone()].iter().enumerate() {
-                p.pi.thresholds.push(t);
-                assign.push((
-                    l.threshold_row_start()
-                        + (th_range.start as u32 + k as u32 - l.threshold_start),
-                    new_row,
-                ));
-                new_row += 1;
-            }
-            p.pi.thr_off.push(p.pi.thresholds.len() as u32);
-            p.counts.per_instance_forms += 1;
-            p.counts.per_instance_terms += tr_range.len() as u64;
-            p.counts.per_instance_thresholds += th_range.len() as u64;
-        }
-        pl.pi_end = p.pi.len() as u32;
-        for (old, new) in assign {
+        for (old, new) in asg.pairs {
             perm[old as usize] = new;
         }
-        next = new_row as u64;
+        next = asg.next as u64;
         p.levels.push(pl);
     }
     if next != num_rows as u64 {
@@ -513,6 +625,71 @@ fn k_logick<const B: usize, const OR: bool>(
     }
 }
 
+/// The literal `l` (row `l >> 1`, complemented when `l & 1`) of a block.
+#[inline(always)]
+fn lit_value<const B: usize>(prev: &[u64], l: u32) -> [u64; B] {
+    let x = rd::<B>(prev, l >> 1);
+    let m = mask(l);
+    let mut xv = [0u64; B];
+    for w in 0..B {
+        xv[w] = x[w] ^ m;
+    }
+    xv
+}
+
+/// `planes += a * l`: a ripple of half adders from plane `k` for every set bit `k` of `a`.
+#[inline(always)]
+fn add_bit<const B: usize>(planes: &mut [[u64; B]], prev: &[u64], l: u32, a: u64) {
+    let xv = lit_value::<B>(prev, l);
+    let mut bits = a;
+    while bits != 0 {
+        let k = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let mut carry = xv;
+        for plane in planes.iter_mut().skip(k) {
+            for w in 0..B {
+                let t = plane[w] & carry[w];
+                plane[w] ^= carry[w];
+                carry[w] = t;
+            }
+        }
+    }
+}
+
+/// `planes += a * X` for the word `X` whose bit `i` is the literal `lits[i]`: for every set
+/// bit `k` of `a`, a ripple of full adders adding bit `i` of `X` into plane `k + i`, then half
+/// adders carrying above the word. The caller's planes reach the sum's top, which is at least
+/// `k + lits.len()`.
+#[inline(always)]
+fn add_word<const B: usize>(planes: &mut [[u64; B]], prev: &[u64], lits: &[u32], a: u64) {
+    let mut bits = a;
+    while bits != 0 {
+        let k = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let mut carry = [0u64; B];
+        let (word, above) = planes[k..].split_at_mut(lits.len());
+        for (plane, &l) in word.iter_mut().zip(lits) {
+            let x = lit_value::<B>(prev, l);
+            for w in 0..B {
+                let t = plane[w] ^ x[w];
+                let c = (plane[w] & x[w]) | (carry[w] & t);
+                plane[w] = t ^ carry[w];
+                carry[w] = c;
+            }
+        }
+        for plane in above.iter_mut() {
+            if carry.iter().all(|&c| c == 0) {
+                break;
+            }
+            for w in 0..B {
+                let t = plane[w] & carry[w];
+                plane[w] ^= carry[w];
+                carry[w] = t;
+            }
+        }
+    }
+}
+
 /// Bit-sliced forms `forms` of `set`: vertical counters, then one comparison per threshold.
 ///
 /// `|w| * l` is added with a ripple of half adders from plane `k` for every set bit `k` of
@@ -529,34 +706,24 @@ fn k_bitsliced<const B: usize>(
     for f in forms {
         let mut top = 0usize;
         let mut sum = 0u64;
-        for j in set.term_off[f] as usize..set.term_off[f + 1] as usize {
-            let l = set.terms[j];
-            let x = rd::<B>(prev, l >> 1);
-            let m = mask(l);
-            let mut xv = [0u64; B];
-            for w in 0..B {
-                xv[w] = x[w] ^ m;
-            }
+        let (mut j, end) = (set.term_off[f] as usize, set.term_off[f + 1] as usize);
+        while j < end {
+            let k = set.spans[j].max(1) as usize;
             let a = set.weights[j];
-            sum += a;
+            for &w in &set.weights[j..j + k] {
+                sum += w;
+            }
             let new_top = 64 - sum.leading_zeros() as usize;
             for plane in planes.iter_mut().take(new_top).skip(top) {
                 *plane = [0; B];
             }
             top = new_top;
-            let mut bits = a;
-            while bits != 0 {
-                let k = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let mut carry = xv;
-                for plane in planes.iter_mut().take(top).skip(k) {
-                    for w in 0..B {
-                        let t = plane[w] & carry[w];
-                        plane[w] ^= carry[w];
-                        carry[w] = t;
-                    }
-                }
+            if k == 1 {
+                add_bit::<B>(&mut planes[..top], prev, set.terms[j], a);
+            } else {
+                add_word::<B>(&mut planes[..top], prev, &set.terms[j..j + k], a);
             }
+            j += k;
         }
         for &t in &set.thresholds[set.thr_off[f] as usize..set.thr_off[f + 1] as usize] {
             let dst = o.next().expect("one output row per threshold");
@@ -829,7 +996,7 @@ impl CpuEvaluator {
             )));
         }
         Ok(CpuEvaluator {
-            prog: compile(lv, opts.form_method)?,
+            prog: compile(lv, opts.form_method, opts.word_terms)?,
             opts,
             scratch: Vec::new(),
         })

@@ -76,6 +76,9 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Which kernel evaluates threshold banks (default: chosen per form).
     pub form_kernel: crate::eval::gpu::plan::FormKernel,
+    /// How consecutive levels are fused into one dispatch (default: as far as the loop
+    /// budget allows; docs/gpu.md).
+    pub fusion: crate::eval::gpu::plan::Fusion,
 }
 
 impl Default for GpuOptions {
@@ -86,6 +89,7 @@ impl Default for GpuOptions {
             high_performance: true,
             max_binding_bytes: None,
             form_kernel: Default::default(),
+            fusion: Default::default(),
         }
     }
 }

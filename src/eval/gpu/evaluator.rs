@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use super::context::{GpuContext, GpuOptions};
-use super::plan::{Kind, Plan, LLVMPIPE_LOOP_LIMIT};
+use super::plan::{Fusion, Kind, Plan, LLVMPIPE_LOOP_LIMIT};
+
+/// Circuit-array bindings of the fused kernel (`shaders/fused.wgsl`).
+const FUSED_BINDINGS: u32 = 6;
 use crate::circuit::Levelized;
 use crate::eval::{Batch, EvalError, Evaluator};
 
@@ -41,8 +44,17 @@ pub struct PlanSummary {
     pub slots: u32,
     /// Segments of circuit arrays (more than one when the arrays exceed the binding limit).
     pub segments: u32,
-    /// Dispatches per column chunk, before splitting for the workgroup-count limit.
+    /// Per-level dispatches (without fusion), before splitting for the workgroup-count limit.
     pub dispatches: u32,
+    /// Dispatches recorded per column chunk of a batch: fused groups, per-level dispatches
+    /// outside them, and the output gather (before splitting for the workgroup-count limit).
+    pub dispatches_per_batch: u32,
+    /// Levels of the circuit.
+    pub levels: u32,
+    /// Fused groups of levels (one dispatch each).
+    pub fused_groups: u32,
+    /// Levels inside fused groups.
+    pub fused_levels: u32,
     /// Forms on the 32-bit kernel.
     pub narrow_forms: u32,
     /// Forms on the exact two-word kernel.
@@ -86,6 +98,8 @@ struct Pipelines {
     sliced: wgpu::ComputePipeline,
     count: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
+    /// The fused-levels kernel, when the adapter allows its bindings.
+    fused: Option<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
     layout0: wgpu::BindGroupLayout,
     layout_logic: wgpu::BindGroupLayout,
     layout_form: wgpu::BindGroupLayout,
@@ -96,14 +110,17 @@ struct SegmentGroups {
     logic: wgpu::BindGroup,
     narrow: wgpu::BindGroup,
     wide: wgpu::BindGroup,
+    fused: Option<wgpu::BindGroup>,
     _buffers: Vec<wgpu::Buffer>,
 }
 
 /// One recorded dispatch for a given chunk width.
 #[derive(Copy, Clone, Debug)]
 struct Rec {
-    /// `None`: the gather kernel.
+    /// `None`: the gather kernel (or the fused kernel when `fused`).
     kind: Option<Kind>,
+    /// A fused group of levels (`shaders/fused.wgsl`).
+    fused: bool,
     segment: u32,
     params: [u32; 8],
     groups: (u32, u32),
@@ -147,6 +164,7 @@ pub struct GpuEvaluator {
     limit: u64,
     num_rows: u32,
     num_gates: u64,
+    num_levels: u32,
     pipes: Pipelines,
     segs: Vec<SegmentGroups>,
     outlist: wgpu::Buffer,
@@ -222,7 +240,9 @@ impl GpuEvaluator {
                 limit,
             });
         }
-        let plan = Plan::new(lv, limit, opts.form_kernel)?;
+        let mut plan = Plan::new(lv, limit, opts.form_kernel)?;
+        let can_fuse = lim.max_storage_buffers_per_shader_stage >= VALUE_BINDINGS + FUSED_BINDINGS;
+        plan.fuse(if can_fuse { &opts.fusion } else { &Fusion::Off }, limit);
         if ctx.adapter().name.to_lowercase().contains("llvmpipe") {
             check_llvmpipe_loops(&plan)?;
         }
@@ -233,7 +253,7 @@ impl GpuEvaluator {
                 limit,
             });
         }
-        let pipes = build_pipelines(&ctx)?;
+        let pipes = build_pipelines(&ctx, can_fuse)?;
         let mut segs = Vec::with_capacity(plan.segments.len());
         for (i, s) in plan.segments.iter().enumerate() {
             let b = |name: &str, data: &[u8]| ctx.storage_init(&format!("seg{i} {name}"), data);
@@ -246,9 +266,10 @@ impl GpuEvaluator {
                 b("w_forms", bytemuck::cast_slice(&s.w_forms))?,
                 b("w_terms", bytemuck::cast_slice(&s.w_terms))?,
                 b("w_thrs", bytemuck::cast_slice(&s.w_thrs))?,
+                b("steps", bytemuck::cast_slice(&plan.steps[i]))?,
             ];
             let d = &ctx.device;
-            let (logic, narrow, wide) = ctx.scoped("segment bind groups", || {
+            let (logic, narrow, wide, fused) = ctx.scoped("segment bind groups", || {
                 let mk = |layout: &wgpu::BindGroupLayout, bufs: &[&wgpu::Buffer]| {
                     let entries: Vec<_> = bufs
                         .iter()
@@ -265,12 +286,17 @@ impl GpuEvaluator {
                     mk(&pipes.layout_logic, &[&buffers[0], &buffers[1]]),
                     mk(&pipes.layout_form, &[&buffers[2], &buffers[3], &buffers[4]]),
                     mk(&pipes.layout_form, &[&buffers[5], &buffers[6], &buffers[7]]),
+                    pipes.fused.as_ref().map(|(_, layout)| {
+                        let b = &buffers;
+                        mk(layout, &[&b[0], &b[1], &b[2], &b[3], &b[4], &b[8]])
+                    }),
                 )
             })?;
             segs.push(SegmentGroups {
                 logic,
                 narrow,
                 wide,
+                fused,
                 _buffers: buffers,
             });
         }
@@ -282,6 +308,7 @@ impl GpuEvaluator {
             limit,
             num_rows: lv.num_rows,
             num_gates: lv.num_gates(),
+            num_levels: lv.depth(),
             pipes,
             segs,
             outlist,
@@ -320,6 +347,10 @@ impl GpuEvaluator {
             slots: self.plan.num_slots,
             segments: self.plan.segments.len() as u32,
             dispatches: self.plan.dispatches.len() as u32,
+            dispatches_per_batch: self.plan.dispatches_per_batch(),
+            levels: self.num_levels,
+            fused_groups: self.plan.fused.len() as u32,
+            fused_levels: self.plan.fused.iter().map(|g| g.levels).sum(),
             narrow_forms: self.plan.narrow_forms,
             wide_forms: self.plan.wide_forms,
             sliced_forms: self.plan.sliced_forms,
@@ -375,39 +406,59 @@ impl GpuEvaluator {
         })
     }
 
-    /// The dispatch records for chunks of `words` words per row.
+    /// The dispatch records for chunks of `words` words per row: fused groups, the
+    /// per-level dispatches outside them, then the output gather.
     fn records(&self, words: u32, shift: u32) -> Vec<Rec> {
         let maxdim = self.ctx.limits.max_compute_workgroups_per_dimension.max(1) as u64;
         let max_inv = (maxdim * maxdim * WG).min(1 << 31);
         let per = (max_inv / words as u64).max(1);
+        let push =
+            |recs: &mut Vec<Rec>, kind: Option<Kind>, segment: u32, first: u32, count: u32| {
+                let mut f = first as u64;
+                let end = first as u64 + count as u64;
+                while f < end {
+                    let c = per.min(end - f);
+                    let total = c * words as u64;
+                    let groups = total.div_ceil(WG);
+                    let x = groups.min(maxdim);
+                    let y = groups.div_ceil(x);
+                    let k = match kind {
+                        Some(Kind::Or) => 1,
+                        _ => 0,
+                    };
+                    recs.push(Rec {
+                        kind,
+                        fused: false,
+                        segment,
+                        params: [f as u32, c as u32, words, shift, k, total as u32, 0, 0],
+                        groups: (x as u32, y as u32),
+                    });
+                    f += c;
+                }
+            };
         let mut recs = Vec::new();
-        let mut push = |kind: Option<Kind>, segment: u32, first: u32, count: u32| {
-            let mut f = first as u64;
-            let end = first as u64 + count as u64;
-            while f < end {
-                let c = per.min(end - f);
-                let total = c * words as u64;
-                let groups = total.div_ceil(WG);
-                let x = groups.min(maxdim);
-                let y = groups.div_ceil(x);
-                let k = match kind {
-                    Some(Kind::Or) => 1,
-                    _ => 0,
-                };
+        let mut groups = self.plan.fused.iter().peekable();
+        let mut i = 0;
+        while i < self.plan.dispatches.len() {
+            if let Some(g) = groups.next_if(|g| g.first_dispatch as usize == i) {
+                // One workgroup per word column (2D beyond the per-dimension limit).
+                let x = (words as u64).min(maxdim);
                 recs.push(Rec {
-                    kind,
-                    segment,
-                    params: [f as u32, c as u32, words, shift, k, total as u32, 0, 0],
-                    groups: (x as u32, y as u32),
+                    kind: None,
+                    fused: true,
+                    segment: g.segment,
+                    params: [g.first_step, g.steps, words, shift, 0, 0, 0, 0],
+                    groups: (x as u32, (words as u64).div_ceil(x) as u32),
                 });
-                f += c;
+                i += g.steps as usize;
+                continue;
             }
-        };
-        for d in &self.plan.dispatches {
-            push(Some(d.kind), d.segment, d.first, d.count);
+            let d = &self.plan.dispatches[i];
+            push(&mut recs, Some(d.kind), d.segment, d.first, d.count);
+            i += 1;
         }
         if !self.plan.outputs.is_empty() {
-            push(None, 0, 0, self.plan.outputs.len() as u32);
+            push(&mut recs, None, 0, 0, self.plan.outputs.len() as u32);
         }
         recs
     }
@@ -580,7 +631,14 @@ impl GpuEvaluator {
                     timestamp_writes: None,
                 });
                 for (i, r) in res.recs.iter().enumerate() {
+                    let seg = &self.segs[r.segment as usize];
                     let (pipe, bg1) = match r.kind {
+                        None if r.fused => match (&self.pipes.fused, &seg.fused) {
+                            (Some((p, _)), Some(bg)) => (p, bg),
+                            _ => {
+                                unreachable!("fused groups are planned only with the fused kernel")
+                            }
+                        },
                         Some(Kind::And | Kind::Or) => {
                             (&self.pipes.logic, &self.segs[r.segment as usize].logic)
                         }
@@ -787,7 +845,7 @@ impl Evaluator for GpuEvaluator {
 }
 
 /// Compile the kernels of `shaders/` and build their pipelines with explicit layouts.
-fn build_pipelines(ctx: &GpuContext) -> Result<Pipelines, EvalError> {
+fn build_pipelines(ctx: &GpuContext, with_fused: bool) -> Result<Pipelines, EvalError> {
     let common = include_str!("../../../shaders/common.wgsl");
     let src = |k: &str| format!("{common}\n{k}");
     let m_logic = ctx.shader(
@@ -814,6 +872,14 @@ fn build_pipelines(ctx: &GpuContext) -> Result<Pipelines, EvalError> {
         "gather.wgsl",
         &src(include_str!("../../../shaders/gather.wgsl")),
     )?;
+    let m_fused = if with_fused {
+        Some(ctx.shader(
+            "fused.wgsl",
+            &src(include_str!("../../../shaders/fused.wgsl")),
+        )?)
+    } else {
+        None
+    };
     let d = &ctx.device;
     ctx.scoped("pipelines", || {
         let mut e0 = vec![wgpu::BindGroupLayoutEntry {
@@ -871,6 +937,16 @@ fn build_pipelines(ctx: &GpuContext) -> Result<Pipelines, EvalError> {
             sliced: pipe("sliced", &m_sliced, &layout_form),
             count: pipe("count", &m_count, &layout_form),
             gather: pipe("gather", &m_gather, &layout_gather),
+            fused: m_fused.as_ref().map(|m| {
+                let entries: Vec<_> = (0..FUSED_BINDINGS)
+                    .map(|b| storage_entry(b, true))
+                    .collect();
+                let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some("fused"),
+                    entries: &entries,
+                });
+                (pipe("fused", m, &layout), layout)
+            }),
             layout0,
             layout_logic,
             layout_form,

@@ -16,4 +16,4 @@ pub use context::{
     GpuOptions, ENV_ADAPTER, ENV_BACKEND, ENV_REQUIRE_GPU,
 };
 pub use evaluator::{GpuEvaluator, GpuMemory, PlanSummary, ValueLayout};
-pub use plan::FormKernel;
+pub use plan::{FormKernel, Fusion};

@@ -139,6 +139,9 @@ pub struct Plan {
     pub dispatches: Vec<Dispatch>,
     /// Output literals over slots (`slot << 1 | complement`), in output order.
     pub outputs: Vec<u32>,
+    /// Steps of the fused kernel per segment: `(kind, first item, item count, 0)` with kind 0
+    /// AND, 1 OR, 2 narrow form, 3 unit-weight counter.
+    pub steps: Vec<Vec<[u32; 4]>>,
     /// Forms evaluated with the wide (two-word) kernel.
     pub wide_forms: u32,
     /// Forms evaluated with the narrow kernel.
@@ -147,6 +150,63 @@ pub struct Plan {
     pub sliced_forms: u32,
     /// Unit-weight forms evaluated with the 8-plane counter.
     pub count_forms: u32,
+    /// Groups of consecutive levels evaluated in one dispatch each (see [`Plan::fuse`]), in
+    /// execution order; the dispatches they cover are not recorded on their own.
+    pub fused: Vec<FusedGroup>,
+}
+
+/// How consecutive levels are fused into one dispatch ([`Plan::fuse`]).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub enum Fusion {
+    /// Per-level dispatches only.
+    Off,
+    /// Groups as long as the loop budget [`FUSE_LOOP_BUDGET`] allows.
+    #[default]
+    Auto,
+    /// A group starts at each of these level indices (0-based) and wherever a level cannot
+    /// join the previous group; groups of one dispatch are fused too. For tests that put a
+    /// group boundary at every place.
+    Starts(Vec<u32>),
+}
+
+/// A group of consecutive levels evaluated by one dispatch of the fused kernel
+/// (`shaders/fused.wgsl`): one workgroup per word column runs the group's *steps* (the
+/// dispatches it replaces) in order, its 64 invocations sharing each step's items, with a
+/// storage barrier after every step. Columns never exchange values, so no cross-workgroup
+/// synchronisation is needed.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct FusedGroup {
+    /// Segment of every step.
+    pub segment: u32,
+    /// First step in the segment's `steps`.
+    pub first_step: u32,
+    /// Number of steps (= dispatches replaced).
+    pub steps: u32,
+    /// First replaced dispatch (index into [`Plan::dispatches`]).
+    pub first_dispatch: u32,
+    /// Levels covered, `first_level .. first_level + levels` (0-based).
+    pub first_level: u32,
+    /// Number of levels.
+    pub levels: u32,
+}
+
+/// Loop back-edges one invocation of a fused dispatch may take (bounded as in
+/// [`Plan::loop_bound`]), below [`LLVMPIPE_LOOP_LIMIT`]; it also bounds the run time of one
+/// dispatch on any GPU.
+pub const FUSE_LOOP_BUDGET: u64 = 60_000;
+
+/// Invocations of one workgroup of the fused kernel.
+pub const FUSE_WORKGROUP: u64 = 64;
+
+/// Step kinds of the fused kernel (`steps[i].x`).
+fn step_kind(k: Kind) -> Option<u32> {
+    match k {
+        Kind::And => Some(0),
+        Kind::Or => Some(1),
+        Kind::Narrow => Some(2),
+        Kind::Count => Some(3),
+        Kind::Wide | Kind::Sliced => None,
+    }
 }
 
 /// Clamp a threshold for the narrow kernel. With `|S| <= NARROW_MAX < i32::MAX`, a threshold
@@ -359,6 +419,8 @@ impl Plan {
             narrow_forms: 0,
             sliced_forms: 0,
             count_forms: 0,
+            steps: Vec::new(),
+            fused: Vec::new(),
         };
         for (li, l) in lv.levels.iter().enumerate() {
             // AND and OR gates.
@@ -601,7 +663,111 @@ impl Plan {
 
     /// Bytes of all circuit arrays.
     pub fn circuit_bytes(&self) -> u64 {
-        self.segments.iter().map(Segment::bytes).sum::<u64>() + 4 * self.outputs.len() as u64
+        self.segments.iter().map(Segment::bytes).sum::<u64>()
+            + 16 * self.steps.iter().map(Vec::len).sum::<usize>() as u64
+            + 4 * self.outputs.len() as u64
+    }
+
+    /// Dispatches recorded per column chunk: fused groups, the dispatches outside them, and
+    /// the output gather (before splitting for the workgroup-count limit).
+    pub fn dispatches_per_batch(&self) -> u32 {
+        let covered: u32 = self.fused.iter().map(|g| g.steps).sum();
+        self.dispatches.len() as u32 - covered
+            + self.fused.len() as u32
+            + (!self.outputs.is_empty()) as u32
+    }
+
+    /// Loop back-edges of one fused-kernel invocation running dispatch `d` as a step.
+    fn step_cost(&self, d: &Dispatch) -> u64 {
+        (d.count as u64).div_ceil(FUSE_WORKGROUP) * (self.loop_bound(d) + 1) + 1
+    }
+
+    /// Partition consecutive levels into fused groups (replacing any earlier grouping).
+    ///
+    /// A group is a run of whole levels whose dispatches all run fusable kernels (AND, OR,
+    /// narrow, unit-weight counter) on one segment, whose step loop bound stays within
+    /// [`FUSE_LOOP_BUDGET`], and whose steps fit one binding of `binding_limit` bytes. Levels
+    /// that cannot join a group keep their per-level dispatches. With [`Fusion::Auto`] a group
+    /// of a single dispatch is not fused (nothing to save).
+    pub fn fuse(&mut self, fusion: &Fusion, binding_limit: u64) {
+        self.fused.clear();
+        self.steps = vec![Vec::new(); self.segments.len()];
+        if *fusion == Fusion::Off {
+            return;
+        }
+        let starts: &[u32] = match fusion {
+            Fusion::Starts(s) => s,
+            _ => &[],
+        };
+        let max_steps = (binding_limit / 16) as usize;
+        // Dispatch ranges of the levels, in order.
+        let mut levels: Vec<(usize, usize)> = Vec::new();
+        for (i, d) in self.dispatches.iter().enumerate() {
+            match levels.last_mut() {
+                Some(r) if self.dispatches[r.0].level == d.level => r.1 = i + 1,
+                _ => levels.push((i, i + 1)),
+            }
+        }
+        let mut cur: Option<FusedGroup> = None;
+        let mut budget = 0u64;
+        for &(a, b) in &levels {
+            let ds = self.dispatches[a..b].to_vec();
+            let seg = ds[0].segment;
+            let fusable = ds
+                .iter()
+                .all(|d| step_kind(d.kind).is_some() && d.segment == seg);
+            let cost: u64 = ds.iter().map(|d| self.step_cost(d)).sum();
+            let level = ds[0].level;
+            let joins = cur.is_some_and(|g| {
+                g.segment == seg
+                    && !starts.contains(&level)
+                    && budget + cost <= FUSE_LOOP_BUDGET
+                    && self.steps[seg as usize].len() + (b - a) <= max_steps
+            });
+            if !(fusable && joins) {
+                if let Some(g) = cur.take() {
+                    self.close_group(g, fusion);
+                }
+            }
+            if !fusable
+                || cost > FUSE_LOOP_BUDGET
+                || self.steps[seg as usize].len() + (b - a) > max_steps
+            {
+                continue;
+            }
+            if cur.is_none() {
+                budget = 0;
+                cur = Some(FusedGroup {
+                    segment: seg,
+                    first_step: self.steps[seg as usize].len() as u32,
+                    steps: 0,
+                    first_dispatch: a as u32,
+                    first_level: level,
+                    levels: 0,
+                });
+            }
+            let g = cur.as_mut().expect("an open group");
+            budget += cost;
+            g.levels += 1;
+            g.steps += (b - a) as u32;
+            for d in &ds {
+                let k = step_kind(d.kind).expect("fusable");
+                self.steps[seg as usize].push([k, d.first, d.count, 0]);
+            }
+        }
+        if let Some(g) = cur.take() {
+            self.close_group(g, fusion);
+        }
+    }
+
+    /// Keep group `g` (its steps were appended), or drop it and its steps when it would
+    /// replace a single dispatch under [`Fusion::Auto`].
+    fn close_group(&mut self, g: FusedGroup, fusion: &Fusion) {
+        if g.steps < 2 && *fusion == Fusion::Auto {
+            self.steps[g.segment as usize].truncate(g.first_step as usize);
+        } else {
+            self.fused.push(g);
+        }
     }
 }
 
