@@ -6,6 +6,9 @@
 
 #[path = "tcvar/common.rs"]
 mod common;
+#[cfg(feature = "mpi")]
+#[path = "tcvar/distributed.rs"]
+mod distributed;
 #[path = "tcvar/files.rs"]
 mod files;
 #[path = "tcvar/gadgets.rs"]

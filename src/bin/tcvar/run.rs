@@ -66,6 +66,10 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    // MPI hook (feature `mpi`): the distributed run's options.
+    #[cfg(feature = "mpi")]
+    #[command(flatten)]
+    pub mpi: crate::distributed::MpiArgs,
 }
 
 impl RunArgs {
@@ -90,6 +94,8 @@ impl RunArgs {
             out: None,
             json: false,
             quiet: false,
+            #[cfg(feature = "mpi")]
+            mpi: Default::default(),
         }
     }
 }
@@ -239,6 +245,11 @@ fn json_u128(x: u128) -> serde_json::Value {
 
 /// `tcvar run`.
 pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
+    // MPI hook (feature `mpi`): under mpirun the run is shared over the ranks.
+    #[cfg(feature = "mpi")]
+    if let Some(r) = crate::distributed::hook(a) {
+        return r;
+    }
     if !PRESETS.contains(&a.scope.config.as_str()) {
         return Err(CliError::User(format!(
             "unknown configuration {:?}; presets: {}",

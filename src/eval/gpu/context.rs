@@ -76,6 +76,10 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Which kernel evaluates threshold banks (default: chosen per form).
     pub form_kernel: crate::eval::gpu::plan::FormKernel,
+    /// Take the adapter at this index (modulo their count) among the equally preferred ones
+    /// (same device type and backend as the best) that the other options allow: processes
+    /// sharing a node pick distinct GPUs by their local rank. `None`: the preferred one.
+    pub adapter_index: Option<usize>,
 }
 
 impl Default for GpuOptions {
@@ -86,6 +90,7 @@ impl Default for GpuOptions {
             high_performance: true,
             max_binding_bytes: None,
             form_kernel: Default::default(),
+            adapter_index: None,
         }
     }
 }
@@ -232,7 +237,18 @@ fn choose_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter, EvalError> {
             (i.backend != wgpu::Backend::Vulkan) as u32,
         )
     });
-    Ok(candidates.swap_remove(0))
+    // The index counts among the adapters as good as the best (same device type and backend).
+    let key = |a: &wgpu::Adapter| {
+        let i = a.get_info();
+        (
+            device_type_rank(i.device_type, opts.high_performance),
+            i.backend,
+        )
+    };
+    let best = key(&candidates[0]);
+    candidates.retain(|a| key(a) == best);
+    let pick = opts.adapter_index.unwrap_or(0) % candidates.len();
+    Ok(candidates.swap_remove(pick))
 }
 
 fn summarize(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> AdapterSummary {
