@@ -60,6 +60,7 @@ pub fn hook(a: &RunArgs) -> Option<Result<Outcome, CliError>> {
         Ok(c) => c,
         Err(e) => return Some(Err(CliError::Failure(format!("MPI: {e}")))),
     };
+    share_cores(&cluster);
     let res = run(&cluster, a);
     if cluster.is_root() {
         drop(cluster);
@@ -72,6 +73,20 @@ pub fn hook(a: &RunArgs) -> Option<Result<Outcome, CliError>> {
     };
     drop(cluster);
     std::process::exit(code);
+}
+
+/// The ranks of a node share its cores: each rank's rayon pool gets its part of them, unless
+/// `RAYON_NUM_THREADS` says otherwise.
+fn share_cores(c: &Cluster) {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / c.local_size().max(1)).max(1);
+    // Fails only when the pool already exists; it then keeps its size.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
 }
 
 /// A `CliError` on the wire: its kind in the first character.
