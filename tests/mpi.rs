@@ -16,27 +16,38 @@ const HANG: Duration = Duration::from_secs(300);
 /// `mpirun -np <np> tcvar <args>` on this machine only: loopback shared memory, as root if
 /// need be, more ranks than cores allowed.
 fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
+    mpmd(&[(np, args)], env)
+}
+
+/// `mpirun -np n0 tcvar <args0> : -np n1 tcvar <args1> ...` (ranks in that order).
+fn mpmd(apps: &[(usize, &[&str])], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new("mpirun");
-    cmd.args(["-np", &np.to_string()])
-        .args([
-            "-q",
-            "--oversubscribe",
-            "--mca",
-            "pml",
-            "ob1",
-            "--mca",
-            "btl",
-            "self,vader",
-        ])
-        .arg(env!("CARGO_BIN_EXE_tcvar"))
-        .args(args)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "-q",
+        "--oversubscribe",
+        "--mca",
+        "pml",
+        "ob1",
+        "--mca",
+        "btl",
+        "self,vader",
+    ])
+    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
+    for (i, (np, args)) in apps.iter().enumerate() {
+        if i > 0 {
+            cmd.arg(":");
+        }
+        cmd.args(["-np", &np.to_string()])
+            .arg(env!("CARGO_BIN_EXE_tcvar"))
+            .args(*args);
+    }
+    let what = format!("{:?}", cmd);
     let mut child = cmd
         .spawn()
         .expect("mpirun (Open MPI) is installed and runs");
@@ -57,7 +68,7 @@ fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
         if t.elapsed() > HANG {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("mpirun -np {np} tcvar {args:?} did not finish: deadlock?");
+            panic!("{what} did not finish: deadlock?");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -217,4 +228,49 @@ fn bad_input_ends_every_rank_with_one_line() {
     assert_user_error(&out, "memory-budget");
     let out = mpirun(2, &["run", "--config", "nonesuch", "--json"], &[]);
     assert_user_error(&out, "unknown configuration");
+}
+
+/// The bytes of tensor values a run needs, from the refusal of a budget far too small.
+fn needed_bytes(args: &[&str]) -> u64 {
+    let mut a = args.to_vec();
+    a.extend_from_slice(&["--memory-budget", "0.0000001"]);
+    let out = mpirun(1, &a, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let at = err
+        .find(" needs ")
+        .expect("the refusal names the bytes needed")
+        + 7;
+    err[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a byte count in {err}"))
+}
+
+#[test]
+fn a_failure_on_one_rank_is_reported_once_by_rank_0() {
+    // Rank 1 cannot read its weights: the ranks agree on the failure after preparing.
+    let ok = run_args(&["--backend", "cpu", "--batch", "4"]);
+    let mut bad = ok.clone();
+    bad.extend_from_slice(&["--weights", "/nonexistent/tcvar-mpi-test.safetensors"]);
+    let out = mpmd(&[(1, &ok), (1, &bad)], &[]);
+    assert_user_error(&out, "rank 1: --weights");
+
+    // Rank 1's budget holds the tensor store but not one template instance more, so its
+    // evaluator refuses the run before the first application, while rank 0 is already waiting
+    // to exchange that application's outputs: the agreement there ends both.
+    let ok = run_args(&[
+        "--backend",
+        "cpu",
+        "--batch",
+        "3",
+        "--mpi-split",
+        "instances",
+    ]);
+    let need = needed_bytes(&ok);
+    let gib = format!("{:.15}", (need + 1) as f64 / (1u64 << 30) as f64);
+    let mut bad = ok.clone();
+    bad.extend_from_slice(&["--memory-budget", &gib]);
+    let out = mpmd(&[(1, &ok), (1, &bad)], &[]);
+    assert_user_error(&out, "rank 1: cpu: limit exceeded");
 }

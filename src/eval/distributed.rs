@@ -232,6 +232,8 @@ pub struct MpiInstanceSplit<'c> {
     pub exchange_seconds: f64,
     /// Set when an agreement found that some rank failed.
     pub agreed_failure: bool,
+    /// Set when that failure was another rank's only (this rank's share succeeded).
+    pub remote_failure: bool,
 }
 
 impl<'c> MpiInstanceSplit<'c> {
@@ -245,6 +247,7 @@ impl<'c> MpiInstanceSplit<'c> {
             words_received: 0,
             exchange_seconds: 0.0,
             agreed_failure: false,
+            remote_failure: false,
         }
     }
 
@@ -333,6 +336,7 @@ impl InstanceSplit for MpiInstanceSplit<'_> {
         let t = std::time::Instant::now();
         if !self.cluster.agree(local.is_ok()) {
             self.agreed_failure = true;
+            self.remote_failure = local.is_ok();
             self.exchange_seconds += t.elapsed().as_secs_f64();
             return Err(local.err().unwrap_or_else(|| {
                 EvalError::Device("another MPI rank failed in this application".into())

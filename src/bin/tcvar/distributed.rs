@@ -89,21 +89,23 @@ fn share_cores(c: &Cluster) {
         .build_global();
 }
 
-/// A `CliError` on the wire: its kind in the first character.
-struct Wire(CliError);
+/// A `CliError` on the wire: its kind in the first character; `None` (this rank only learnt
+/// that another failed) is the empty message, which [`Cluster::first_error`] passes over.
+struct Wire(Option<CliError>);
 
 impl std::fmt::Display for Wire {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            CliError::User(m) => write!(f, "U{m}"),
-            CliError::Failure(m) => write!(f, "F{m}"),
+            Some(CliError::User(m)) => write!(f, "U{m}"),
+            Some(CliError::Failure(m)) => write!(f, "F{m}"),
+            None => Ok(()),
         }
     }
 }
 
 /// [`Cluster::settle`] for command-line results: the first failing rank's error on every
 /// rank, naming the rank when it is not 0.
-fn settle<T>(c: &Cluster, local: Result<T, CliError>, agreed: bool) -> Result<T, CliError> {
+fn settle<T>(c: &Cluster, local: Result<T, Option<CliError>>, agreed: bool) -> Result<T, CliError> {
     c.settle(local.map_err(Wire), agreed, |r, m| {
         let (kind, text) = m.split_at(m.chars().next().map_or(0, char::len_utf8));
         let text = if r == 0 {
@@ -111,12 +113,14 @@ fn settle<T>(c: &Cluster, local: Result<T, CliError>, agreed: bool) -> Result<T,
         } else {
             format!("rank {r}: {text}")
         };
-        Wire(match kind {
+        Wire(Some(match kind {
             "U" => CliError::User(text),
             _ => CliError::Failure(text),
-        })
+        }))
     })
-    .map_err(|w| w.0)
+    .map_err(|w| {
+        w.0.unwrap_or_else(|| CliError::Failure("a rank failed without a message".into()))
+    })
 }
 
 /// A program evaluator of either kind.
@@ -247,12 +251,12 @@ fn evaluate<B: TemplateBackend>(
     ev: &mut ProgramEvaluator<B>,
     p: &Prepared,
     min_instances: u64,
-) -> Result<Local, (CliError, bool)> {
+) -> Result<Local, (Option<CliError>, bool)> {
     let name = ev.name();
     let vals = p
         .rec
         .input_values(&p.inputs)
-        .map_err(|e| (CliError::Failure(e.to_string()), false))?;
+        .map_err(|e| (Some(CliError::Failure(e.to_string())), false))?;
     let w = p.w.as_ref();
     let mut wf = |d: &tcvar::circuit::program::TensorDecl| {
         RecordedVar::weight_encodings(w, d).map_err(|e| e.to_string())
@@ -264,15 +268,18 @@ fn evaluate<B: TemplateBackend>(
         MpiSplit::Instances => &mut mpi_split,
     };
     let res = ev.run_split(&p.rec.program, &vals, &mut wf, split);
-    let agreed = mpi_split.agreed_failure;
+    let (agreed, remote) = (mpi_split.agreed_failure, mpi_split.remote_failure);
     let (out, stats) = res.map_err(|e| {
+        if remote {
+            return (None, true);
+        }
         let e = match e {
             EvalError::LimitExceeded { .. } | EvalError::NoAdapter(_) => {
                 CliError::User(format!("{name}: {e}"))
             }
             e => CliError::Failure(format!("{name}: {e}")),
         };
-        (e, agreed)
+        (Some(e), agreed)
     })?;
     Ok(Local {
         name,
@@ -317,7 +324,7 @@ const FIELDS: usize = 10;
 
 fn run(c: &Cluster, a: &RunArgs) -> Result<Outcome, CliError> {
     let t0 = Instant::now();
-    let prepared = prepare(c, a);
+    let prepared = prepare(c, a).map_err(Some);
     let mut p = settle(c, prepared, false)?;
     let mut figures: Vec<f64> = Vec::new();
     let mut names = Vec::new();
@@ -335,7 +342,7 @@ fn run(c: &Cluster, a: &RunArgs) -> Result<Outcome, CliError> {
             let (bad, secs) = if a.no_check {
                 (0, 0.0)
             } else {
-                check(c, a, &p, &l)?
+                check(c, a, &p, &l).map_err(Some)?
             };
             Ok((l, bad, secs))
         });
