@@ -8,6 +8,9 @@
 mod args;
 #[path = "tcvar/common.rs"]
 mod common;
+#[cfg(feature = "mpi")]
+#[path = "tcvar/distributed.rs"]
+mod distributed;
 #[path = "tcvar/files.rs"]
 mod files;
 #[path = "tcvar/gadgets.rs"]

@@ -64,5 +64,7 @@ pub trait Evaluator {
 }
 
 pub mod cpu;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod gpu;
 pub mod program;

@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// Whether `--config` was given on the command line (set by `main`).
     #[arg(skip)]
     pub config_given: bool,
+    // MPI hook (feature `mpi`): the distributed run's options.
+    #[cfg(feature = "mpi")]
+    #[command(flatten)]
+    pub mpi: crate::distributed::MpiArgs,
 }
 
 impl RunArgs {
@@ -146,6 +150,8 @@ impl RunArgs {
             json: false,
             quiet: false,
             config_given: false,
+            #[cfg(feature = "mpi")]
+            mpi: Default::default(),
         }
     }
 }
@@ -544,6 +550,11 @@ fn write_out(
 
 /// `tcvar run`.
 pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
+    // MPI hook (feature `mpi`): under mpirun the run is shared over the ranks.
+    #[cfg(feature = "mpi")]
+    if let Some(r) = crate::distributed::hook(a) {
+        return r;
+    }
     let s = setup(a)?;
     let show = common::progress_allowed(a.quiet, a.json);
     let backend = a.backend.circuit();

@@ -79,6 +79,10 @@ pub struct GpuOptions {
     /// How consecutive levels are fused into one dispatch (default: as far as the loop
     /// budget allows; docs/gpu.md).
     pub fusion: crate::eval::gpu::plan::Fusion,
+    /// Take the adapter at this index (modulo their count) among the equally preferred ones
+    /// (same device type and backend as the best) that the other options allow: processes
+    /// sharing a node pick distinct GPUs by their local rank. `None`: the preferred one.
+    pub adapter_index: Option<usize>,
 }
 
 impl Default for GpuOptions {
@@ -90,6 +94,7 @@ impl Default for GpuOptions {
             max_binding_bytes: None,
             form_kernel: Default::default(),
             fusion: Default::default(),
+            adapter_index: None,
         }
     }
 }
@@ -236,7 +241,18 @@ fn choose_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter, EvalError> {
             (i.backend != wgpu::Backend::Vulkan) as u32,
         )
     });
-    Ok(candidates.swap_remove(0))
+    // The index counts among the adapters as good as the best (same device type and backend).
+    let key = |a: &wgpu::Adapter| {
+        let i = a.get_info();
+        (
+            device_type_rank(i.device_type, opts.high_performance),
+            i.backend,
+        )
+    };
+    let best = key(&candidates[0]);
+    candidates.retain(|a| key(a) == best);
+    let pick = opts.adapter_index.unwrap_or(0) % candidates.len();
+    Ok(candidates.swap_remove(pick))
 }
 
 fn summarize(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> AdapterSummary {

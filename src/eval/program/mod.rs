@@ -97,6 +97,41 @@ pub struct RunStats {
     pub backend_bytes: u64,
 }
 
+/// How the instances of an application are shared among cooperating evaluators (MPI ranks,
+/// see `eval::distributed`): each evaluates [`InstanceSplit::range`] of every application and
+/// [`InstanceSplit::complete`] fills in the rest of the output tensors before the next step.
+pub trait InstanceSplit {
+    /// The instances this evaluator computes of an application with `n` instances.
+    fn range(&mut self, n: u64) -> std::ops::Range<u64>;
+    /// Called after every application, also when it failed here (`local`): agree on success
+    /// and make every instance's outputs (element `j` of each of `outs` for instance `j`)
+    /// present in `outs`. Every cooperating evaluator calls it for the same applications.
+    fn complete(
+        &mut self,
+        n: u64,
+        outs: &mut [TensorData],
+        local: Result<(), EvalError>,
+    ) -> Result<(), EvalError>;
+}
+
+/// Every instance evaluated here (a run on its own).
+pub struct Whole;
+
+impl InstanceSplit for Whole {
+    fn range(&mut self, n: u64) -> std::ops::Range<u64> {
+        0..n
+    }
+
+    fn complete(
+        &mut self,
+        _: u64,
+        _: &mut [TensorData],
+        local: Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        local
+    }
+}
+
 /// A tensor's value during a run.
 enum Slot<'p> {
     /// Not yet written, or freed.
@@ -206,6 +241,18 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
         inputs: &[Vec<Vec<u64>>],
         weights: &mut WeightFn<'_>,
     ) -> Result<(TensorValues, RunStats), EvalError> {
+        self.run_split(prog, inputs, weights, &mut Whole)
+    }
+
+    /// [`ProgramEvaluator::run`] with the instances of every application shared as `split`
+    /// says; the statistics count the instances evaluated here.
+    pub fn run_split(
+        &mut self,
+        prog: &Program,
+        inputs: &[Vec<Vec<u64>>],
+        weights: &mut WeightFn<'_>,
+        split: &mut dyn InstanceSplit,
+    ) -> Result<(TensorValues, RunStats), EvalError> {
         let t0 = Instant::now();
         let batch = check_inputs(prog, inputs)?;
         let chunk_budget = chunk_budget(prog, batch, self.opts.memory_budget_bytes)?;
@@ -251,7 +298,10 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
             }
             match step {
                 Step::Apply {
-                    template, outputs, ..
+                    template,
+                    outputs,
+                    inst_shape,
+                    ..
                 } => {
                     let mut outs: Vec<TensorData> = outputs
                         .iter()
@@ -263,7 +313,9 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
                     live_bytes += outs.iter().map(|t| t.bytes()).sum::<u64>();
                     stats.peak_tensor_bytes = stats.peak_tensor_bytes.max(live_bytes);
                     let c = prog.step_counts(step);
-                    self.apply(
+                    let n = num_instances(inst_shape);
+                    let range = split.range(n);
+                    let local = self.apply(
                         prog,
                         step,
                         &store,
@@ -271,16 +323,19 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
                         Chunking {
                             batch,
                             chunk_budget,
+                            range: (range.start, range.end),
                         },
                         &mut stats,
                         &mut |done: u64, of: u64| {
                             done_work += c.terms * done as u128 / of.max(1) as u128;
                             bar.set_position((done_work * 1_000_000 / total_work) as u64);
                         },
-                    )?;
-                    stats.gate_evals += c.gates * batch as u128;
-                    stats.term_evals += c.terms * batch as u128;
-                    stats.lanes += c.instances * batch as u128;
+                    );
+                    split.complete(n, &mut outs, local)?;
+                    let part = |x: u128| x * (range.end - range.start) as u128 / n.max(1) as u128;
+                    stats.gate_evals += part(c.gates) * batch as u128;
+                    stats.term_evals += part(c.terms) * batch as u128;
+                    stats.lanes += part(c.instances) * batch as u128;
                     for (o, td) in outputs.iter().zip(outs) {
                         store[o.index()] = Slot::Sliced(td);
                     }
@@ -341,9 +396,9 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
         let by_memory = (ch.chunk_budget / 2).saturating_mul(8) / rows.max(1);
         let lanes = by_memory.min(self.opts.max_chunk_lanes).max(1);
         let per_chunk = (lanes / batch as u64).clamp(1, n.max(1));
-        let mut i0 = 0u64;
-        while i0 < n {
-            let cnt = per_chunk.min(n - i0);
+        let (mut i0, end) = (ch.range.0, ch.range.1.min(n));
+        while i0 < end {
+            let cnt = per_chunk.min(end - i0);
             let tg = Instant::now();
             let lane_batch = gather(prog, *template, inst_shape, gathers, store, i0, cnt, batch)?;
             stats.gather_seconds += tg.elapsed().as_secs_f64();
@@ -371,6 +426,8 @@ impl<B: TemplateBackend> ProgramEvaluator<B> {
 struct Chunking {
     batch: usize,
     chunk_budget: u64,
+    /// The instances to evaluate, `start..end`.
+    range: (u64, u64),
 }
 
 /// Check the inputs of a run of `prog` (see [`ProgramEvaluator::run`]); returns the batch.
