@@ -138,7 +138,7 @@ fn reference_trace(
         .unwrap();
     let uniforms = match cfg.sampling {
         Sampling::Argmax => None,
-        Sampling::TopK { .. } => {
+        Sampling::TopK { .. } | Sampling::TopP { .. } => {
             let n = input.uniforms.len();
             let us: Vec<Float> = input
                 .uniforms
@@ -580,6 +580,9 @@ impl Oracle<'_> {
                             run.logit_margin = run.logit_margin.min(row[order[0]] - row[order[1]]);
                         }
                         order[0]
+                    }
+                    Sampling::TopP { .. } => {
+                        panic!("the oracle covers argmax and top-k (top-p: tests/var_sampling.rs)")
                     }
                     Sampling::TopK { k } => {
                         if k < v {
