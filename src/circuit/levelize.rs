@@ -452,22 +452,18 @@ impl Circuit {
         live
     }
 
-    /// [`Circuit::levelize`], also returning the row of every wire (`u32::MAX` for wires that
-    /// were dropped as unused).
-    pub fn levelize_with_rows(&self) -> (Levelized, Vec<u32>) {
-        let n = self.nodes.len();
-        // 1. The live cone; 2. rows of the constant and the inputs.
-        let live = self.live_cone();
-        let mut row = vec![u32::MAX; n];
-        row[0] = 0;
-        let mut num_inputs = 0u32;
-        for (w, node) in self.nodes.iter().enumerate() {
-            if let Node::Input(i) = node {
-                row[w] = 1 + i;
-                num_inputs += 1;
-            }
+    /// The (form, threshold) sort key of gate `w`; `(u32::MAX, 0)` for any other node.
+    fn gate_key(&self, w: &Wire) -> (u32, i64) {
+        match self.nodes[w.index()] {
+            Node::Gate { form, threshold } => (form.0, threshold),
+            _ => (u32::MAX, 0),
         }
-        // 3. Live gates bucketed by level (counting sort), then by (form, threshold).
+    }
+
+    /// The live gates bucketed by level (counting sort, stable in wire order) and the depth:
+    /// level `l`'s gates are `by_level[count[l]..count[l + 1]]` for `l` in `1..=depth`.
+    fn gates_by_level(&self, live: &[bool]) -> (Vec<Wire>, Vec<usize>, usize) {
+        let n = self.nodes.len();
         let depth = self
             .nodes
             .iter()
@@ -491,10 +487,121 @@ impl Circuit {
             by_level[fill[l]] = Wire(w as u32);
             fill[l] += 1;
         }
-        let key = |w: &Wire| match self.nodes[w.index()] {
-            Node::Gate { form, threshold } => (form.0, threshold),
-            _ => (u32::MAX, 0),
+        (by_level, count, depth)
+    }
+
+    /// One level's gates, sorted by (form, threshold), split into AND gates, OR gates and
+    /// threshold banks (each bank: a form and its gates in threshold order). A form with a
+    /// single gate is an AND or OR when [`classify`] says so.
+    fn split_level(&self, gates: &[Wire]) -> LevelGroups {
+        let mut groups = LevelGroups::default();
+        let mut i = 0;
+        while i < gates.len() {
+            let (f, _) = self.gate_key(&gates[i]);
+            let mut j = i;
+            while j < gates.len() && self.gate_key(&gates[j]).0 == f {
+                j += 1;
+            }
+            let form = FormId(f);
+            if j - i == 1 {
+                let (_, t) = self.gate_key(&gates[i]);
+                match classify(self.forms.terms(form).1, t) {
+                    Kind::And => groups.ands.push(gates[i]),
+                    Kind::Or => groups.ors.push(gates[i]),
+                    Kind::Form => groups.banks.push((form, vec![gates[i]])),
+                }
+            } else {
+                groups.banks.push((form, gates[i..j].to_vec()));
+            }
+            i = j;
+        }
+        groups
+    }
+
+    /// Append one level's `groups` to `lv` (ANDs, then ORs, then banks) and return its
+    /// [`Level`]. Each gate gets the next row (`*next_row`, incremented) after its literals are
+    /// read: a level only reads rows of earlier levels.
+    fn push_level(
+        &self,
+        lv: &mut Levelized,
+        row: &mut [u32],
+        next_row: &mut u32,
+        groups: &LevelGroups,
+    ) -> Level {
+        let lit_of = |row: &[u32], w: Wire, neg: bool| (row[w.index()] << 1) | neg as u32;
+        let mut level = Level {
+            row_start: *next_row,
+            and_start: (lv.gate_offsets.len() - 1) as u32,
+            form_start: (lv.form_offsets.len() - 1) as u32,
+            threshold_start: lv.thresholds.len() as u32,
+            ..Default::default()
         };
+        // Rows are assigned after all literals of this level are read (they only read
+        // earlier levels), so assign while pushing.
+        for (k, group) in [&groups.ands, &groups.ors].into_iter().enumerate() {
+            if k == 1 {
+                level.or_start = (lv.gate_offsets.len() - 1) as u32;
+            }
+            for &g in group.iter() {
+                let (wires, weights) = match self.nodes[g.index()] {
+                    Node::Gate { form, .. } => self.forms.terms(form),
+                    _ => unreachable!("only gates are bucketed"),
+                };
+                // AND of l_j / OR of l_j with l_j = x_j (w > 0) or !x_j (w < 0).
+                for (x, &w) in wires.iter().zip(weights) {
+                    lv.gate_lits.push(lit_of(row, *x, w < 0));
+                }
+                lv.gate_offsets.push(lv.gate_lits.len() as u32);
+                row[g.index()] = *next_row;
+                *next_row += 1;
+            }
+        }
+        level.or_end = (lv.gate_offsets.len() - 1) as u32;
+        for (form, outs) in &groups.banks {
+            let (wires, weights) = self.forms.terms(*form);
+            for x in wires {
+                lv.form_rows.push(row[x.index()]);
+            }
+            push_runs(
+                weights,
+                lv.form_rows.len() as u32 - wires.len() as u32,
+                &mut lv.word_runs,
+            );
+            lv.form_run_offsets.push(lv.word_runs.len() as u32);
+            lv.form_offsets.push(lv.form_rows.len() as u32);
+            encode_weights(weights, &mut lv.form_weight_bytes);
+            let nb = u32::try_from(lv.form_weight_bytes.len())
+                .expect("levelize: more than 2^32 bytes of form weights");
+            lv.form_weight_offsets.push(nb);
+            for &g in outs {
+                lv.thresholds.push(self.gate_key(&g).1);
+                row[g.index()] = *next_row;
+                *next_row += 1;
+            }
+            lv.bank_offsets.push(lv.thresholds.len() as u32);
+        }
+        level.form_end = (lv.form_offsets.len() - 1) as u32;
+        level.threshold_end = lv.thresholds.len() as u32;
+        level
+    }
+
+    /// [`Circuit::levelize`], also returning the row of every wire (`u32::MAX` for wires that
+    /// were dropped as unused).
+    pub fn levelize_with_rows(&self) -> (Levelized, Vec<u32>) {
+        let n = self.nodes.len();
+        // 1. The live cone; 2. rows of the constant and the inputs.
+        let live = self.live_cone();
+        let mut row = vec![u32::MAX; n];
+        row[0] = 0;
+        let mut num_inputs = 0u32;
+        for (w, node) in self.nodes.iter().enumerate() {
+            if let Node::Input(i) = node {
+                row[w] = 1 + i;
+                num_inputs += 1;
+            }
+        }
+        // 3. Live gates bucketed by level (counting sort), then by (form, threshold).
+        let (mut by_level, count, depth) = self.gates_by_level(&live);
 
         let mut lv = Levelized {
             num_inputs,
@@ -516,90 +623,15 @@ impl Circuit {
             ..Default::default()
         };
         let mut next_row = 1 + num_inputs;
-        let lit_of = |row: &Vec<u32>, w: Wire, neg: bool| (row[w.index()] << 1) | neg as u32;
         for l in 1..=depth {
             let gates = &mut by_level[count[l]..count[l + 1]];
             if gates.is_empty() {
                 continue;
             }
-            gates.sort_unstable_by_key(key);
+            gates.sort_unstable_by_key(|w| self.gate_key(w));
             // Split into forms with their thresholds.
-            let mut ands: Vec<Wire> = Vec::new();
-            let mut ors: Vec<Wire> = Vec::new();
-            let mut banks: Vec<(FormId, Vec<Wire>)> = Vec::new();
-            let mut i = 0;
-            while i < gates.len() {
-                let (f, _) = key(&gates[i]);
-                let mut j = i;
-                while j < gates.len() && key(&gates[j]).0 == f {
-                    j += 1;
-                }
-                let form = FormId(f);
-                if j - i == 1 {
-                    let (_, t) = key(&gates[i]);
-                    match classify(self.forms.terms(form).1, t) {
-                        Kind::And => ands.push(gates[i]),
-                        Kind::Or => ors.push(gates[i]),
-                        Kind::Form => banks.push((form, vec![gates[i]])),
-                    }
-                } else {
-                    banks.push((form, gates[i..j].to_vec()));
-                }
-                i = j;
-            }
-            let mut level = Level {
-                row_start: next_row,
-                and_start: (lv.gate_offsets.len() - 1) as u32,
-                form_start: (lv.form_offsets.len() - 1) as u32,
-                threshold_start: lv.thresholds.len() as u32,
-                ..Default::default()
-            };
-            // Rows are assigned after all literals of this level are read (they only read
-            // earlier levels), so assign while pushing.
-            for (k, group) in [&ands, &ors].into_iter().enumerate() {
-                if k == 1 {
-                    level.or_start = (lv.gate_offsets.len() - 1) as u32;
-                }
-                for &g in group.iter() {
-                    let (wires, weights) = match self.nodes[g.index()] {
-                        Node::Gate { form, .. } => self.forms.terms(form),
-                        _ => unreachable!("only gates are bucketed"),
-                    };
-                    // AND of l_j / OR of l_j with l_j = x_j (w > 0) or !x_j (w < 0).
-                    for (x, &w) in wires.iter().zip(weights) {
-                        lv.gate_lits.push(lit_of(&row, *x, w < 0));
-                    }
-                    lv.gate_offsets.push(lv.gate_lits.len() as u32);
-                    row[g.index()] = next_row;
-                    next_row += 1;
-                }
-            }
-            level.or_end = (lv.gate_offsets.len() - 1) as u32;
-            for (form, outs) in &banks {
-                let (wires, weights) = self.forms.terms(*form);
-                for x in wires {
-                    lv.form_rows.push(row[x.index()]);
-                }
-                push_runs(
-                    weights,
-                    lv.form_rows.len() as u32 - wires.len() as u32,
-                    &mut lv.word_runs,
-                );
-                lv.form_run_offsets.push(lv.word_runs.len() as u32);
-                lv.form_offsets.push(lv.form_rows.len() as u32);
-                encode_weights(weights, &mut lv.form_weight_bytes);
-                let nb = u32::try_from(lv.form_weight_bytes.len())
-                    .expect("levelize: more than 2^32 bytes of form weights");
-                lv.form_weight_offsets.push(nb);
-                for &g in outs {
-                    lv.thresholds.push(key(&g).1);
-                    row[g.index()] = next_row;
-                    next_row += 1;
-                }
-                lv.bank_offsets.push(lv.thresholds.len() as u32);
-            }
-            level.form_end = (lv.form_offsets.len() - 1) as u32;
-            level.threshold_end = lv.thresholds.len() as u32;
+            let groups = self.split_level(gates);
+            let level = self.push_level(&mut lv, &mut row, &mut next_row, &groups);
             lv.levels.push(level);
         }
         lv.num_rows = next_row;
@@ -607,10 +639,21 @@ impl Circuit {
             .outputs
             .iter()
             .flat_map(|w| w.bits.iter())
-            .map(|l| lit_of(&row, l.wire(), l.is_complemented()))
+            .map(|l| (row[l.wire().index()] << 1) | l.is_complemented() as u32)
             .collect();
         (lv, row)
     }
+}
+
+/// One level's gates grouped by kernel (`Circuit::split_level`).
+#[derive(Default)]
+struct LevelGroups {
+    /// Single-gate forms that are ANDs of literals.
+    ands: Vec<Wire>,
+    /// Single-gate forms that are ORs of literals.
+    ors: Vec<Wire>,
+    /// Threshold banks: a form and its gates in threshold order.
+    banks: Vec<(FormId, Vec<Wire>)>,
 }
 
 #[cfg(test)]

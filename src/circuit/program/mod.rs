@@ -608,6 +608,24 @@ impl Program {
     /// Check every invariant (see the type's docs); errors name the step and what is wrong.
     pub fn validate(&self) -> Result<()> {
         self.check_templates()?;
+        let mut written = self.check_tensors()?;
+        for (s, step) in self.steps.iter().enumerate() {
+            self.check_step(s, step, &mut written)?;
+        }
+        for (name, t) in &self.outputs {
+            if !*written.get(t.index()).unwrap_or(&false) {
+                return Err(ProgramError::Malformed(format!(
+                    "output {name:?} is never written"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the tensor declarations (widths, constant and weight sizes) and the program
+    /// inputs (exactly the input tensors). Returns which tensors hold values before the first
+    /// step: constants, weights and inputs.
+    fn check_tensors(&self) -> Result<Vec<bool>> {
         let nt = self.tensors.len();
         let mut written = vec![false; nt];
         for (i, t) in self.tensors.iter().enumerate() {
@@ -667,92 +685,90 @@ impl Program {
                 self.inputs.len()
             )));
         }
-        for (s, step) in self.steps.iter().enumerate() {
-            if step.region().index() >= self.regions.len() {
-                return Err(ProgramError::Malformed(format!("step {s}: unknown region")));
-            }
-            for t in step.reads() {
-                if !*written
-                    .get(t.index())
-                    .ok_or_else(|| ProgramError::Malformed(format!("step {s}: unknown tensor")))?
-                {
-                    return Err(ProgramError::Malformed(format!(
-                        "step {s} reads tensor {:?} before it is written",
-                        self.tensors[t.index()].name
-                    )));
-                }
-            }
-            match step {
-                Step::Apply {
-                    template,
-                    inst_shape,
-                    gathers,
-                    outputs,
-                    ..
-                } => {
-                    let tp = self.templates.get(template.index()).ok_or_else(|| {
-                        ProgramError::Malformed(format!("step {s}: unknown template"))
-                    })?;
-                    if gathers.len() != tp.ports.len() || outputs.len() != tp.outputs.len() {
-                        return Err(ProgramError::Malformed(format!(
-                            "step {s}: {} gathers and {} outputs for template {} with {} ports and {} outputs",
-                            gathers.len(),
-                            outputs.len(),
-                            tp.key,
-                            tp.ports.len(),
-                            tp.outputs.len()
-                        )));
-                    }
-                    let ninst = num_instances(inst_shape);
-                    for (p, (g, port)) in gathers.iter().zip(&tp.ports).enumerate() {
-                        let src = self.tensor(g.tensor)?;
-                        if src.width != port.width {
-                            return Err(ProgramError::Malformed(format!(
-                                "step {s}, port {p}: tensor {:?} has width {}, the template port {}",
-                                src.name, src.width, port.width
-                            )));
-                        }
-                        self.check_map(s, p, g, inst_shape, port.words)?;
-                    }
-                    for (o, &t) in outputs.iter().enumerate() {
-                        let d = self.tensor(t)?;
-                        if d.kind != TensorKind::Computed
-                            || written[t.index()]
-                            || d.width != tp.outputs[o]
-                            || d.len != ninst
-                        {
-                            return Err(ProgramError::Malformed(format!(
-                                "step {s}: output {o} tensor {:?} (width {}, {} elements) for {} instances of width {}",
-                                d.name, d.width, d.len, ninst, tp.outputs[o]
-                            )));
-                        }
-                        written[t.index()] = true;
-                    }
-                }
-                Step::Concat { parts, out, .. } => {
-                    let d = self.tensor(*out)?;
-                    let total: u64 = parts.iter().map(|&p| self.tensors[p.index()].len).sum();
-                    if d.kind != TensorKind::Computed
-                        || written[out.index()]
-                        || total != d.len
-                        || parts
-                            .iter()
-                            .any(|&p| self.tensors[p.index()].width != d.width)
-                    {
-                        return Err(ProgramError::Malformed(format!(
-                            "step {s}: concat into {:?} does not match its parts",
-                            d.name
-                        )));
-                    }
-                    written[out.index()] = true;
-                }
+        Ok(written)
+    }
+
+    /// Check step `s`: its region exists, it reads only tensors already `written`, its gathers
+    /// and outputs match its template (or a concat matches its parts), and it writes only
+    /// computed tensors not yet written (marking them in `written`).
+    fn check_step(&self, s: usize, step: &Step, written: &mut [bool]) -> Result<()> {
+        if step.region().index() >= self.regions.len() {
+            return Err(ProgramError::Malformed(format!("step {s}: unknown region")));
+        }
+        for t in step.reads() {
+            if !*written
+                .get(t.index())
+                .ok_or_else(|| ProgramError::Malformed(format!("step {s}: unknown tensor")))?
+            {
+                return Err(ProgramError::Malformed(format!(
+                    "step {s} reads tensor {:?} before it is written",
+                    self.tensors[t.index()].name
+                )));
             }
         }
-        for (name, t) in &self.outputs {
-            if !*written.get(t.index()).unwrap_or(&false) {
-                return Err(ProgramError::Malformed(format!(
-                    "output {name:?} is never written"
-                )));
+        match step {
+            Step::Apply {
+                template,
+                inst_shape,
+                gathers,
+                outputs,
+                ..
+            } => {
+                let tp = self.templates.get(template.index()).ok_or_else(|| {
+                    ProgramError::Malformed(format!("step {s}: unknown template"))
+                })?;
+                if gathers.len() != tp.ports.len() || outputs.len() != tp.outputs.len() {
+                    return Err(ProgramError::Malformed(format!(
+                        "step {s}: {} gathers and {} outputs for template {} with {} ports and {} outputs",
+                        gathers.len(),
+                        outputs.len(),
+                        tp.key,
+                        tp.ports.len(),
+                        tp.outputs.len()
+                    )));
+                }
+                let ninst = num_instances(inst_shape);
+                for (p, (g, port)) in gathers.iter().zip(&tp.ports).enumerate() {
+                    let src = self.tensor(g.tensor)?;
+                    if src.width != port.width {
+                        return Err(ProgramError::Malformed(format!(
+                            "step {s}, port {p}: tensor {:?} has width {}, the template port {}",
+                            src.name, src.width, port.width
+                        )));
+                    }
+                    self.check_map(s, p, g, inst_shape, port.words)?;
+                }
+                for (o, &t) in outputs.iter().enumerate() {
+                    let d = self.tensor(t)?;
+                    if d.kind != TensorKind::Computed
+                        || written[t.index()]
+                        || d.width != tp.outputs[o]
+                        || d.len != ninst
+                    {
+                        return Err(ProgramError::Malformed(format!(
+                            "step {s}: output {o} tensor {:?} (width {}, {} elements) for {} instances of width {}",
+                            d.name, d.width, d.len, ninst, tp.outputs[o]
+                        )));
+                    }
+                    written[t.index()] = true;
+                }
+            }
+            Step::Concat { parts, out, .. } => {
+                let d = self.tensor(*out)?;
+                let total: u64 = parts.iter().map(|&p| self.tensors[p.index()].len).sum();
+                if d.kind != TensorKind::Computed
+                    || written[out.index()]
+                    || total != d.len
+                    || parts
+                        .iter()
+                        .any(|&p| self.tensors[p.index()].width != d.width)
+                {
+                    return Err(ProgramError::Malformed(format!(
+                        "step {s}: concat into {:?} does not match its parts",
+                        d.name
+                    )));
+                }
+                written[out.index()] = true;
             }
         }
         Ok(())

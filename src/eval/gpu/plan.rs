@@ -387,6 +387,132 @@ fn fits(seg: &Segment, kind: Kind, terms: u64, thrs: u64, limit: u64) -> bool {
         && thr_bytes + per_thr * thrs <= limit
 }
 
+/// One threshold bank (form `f`) of a level, ready to be written into a segment.
+struct FormItem {
+    /// The form's term range in `form_rows` / the weight bytes.
+    terms: std::ops::Range<usize>,
+    /// The form's weights.
+    ws: Vec<i64>,
+    /// The bank's threshold range in `thresholds`.
+    thrs: std::ops::Range<usize>,
+    /// The row (wire) of the bank's first threshold output.
+    row0: usize,
+    /// `sum |w|`, at most `i64::MAX`.
+    sum_abs: i128,
+    /// `-sum_(w < 0) w`: the shift that makes a signed sum a count of true terms.
+    neg_sum: i128,
+}
+
+impl FormItem {
+    /// Form `f` of level `l` (index `li`). Errors on malformed weight bytes (excluded by the
+    /// validation) and on a sum of |weights| above `i64::MAX`.
+    fn new(
+        lv: &Levelized,
+        l: &crate::circuit::Level,
+        f: u32,
+        li: usize,
+    ) -> Result<FormItem, EvalError> {
+        let terms = lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize;
+        // Checked by the validation above.
+        let ws: Vec<i64> = match lv.form_weights(f) {
+            Some(w) => w.collect(),
+            None => {
+                return Err(EvalError::Unsupported(format!(
+                    "form {f}: malformed weight bytes"
+                )))
+            }
+        };
+        let sum_abs: i128 = ws.iter().map(|&w| (w as i128).abs()).sum();
+        if sum_abs > i64::MAX as i128 {
+            return Err(EvalError::Unsupported(format!(
+                "form {f} (level {}): sum of |weights| {sum_abs} exceeds 2^63 - 1; \
+                 sums must fit in i64",
+                li + 1
+            )));
+        }
+        let neg_sum: i128 = ws.iter().filter(|&&w| w < 0).map(|&w| -(w as i128)).sum();
+        let thrs = lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
+        let row0 = l.threshold_row_start() + lv.bank_offsets[f as usize] - l.threshold_start;
+        Ok(FormItem {
+            terms,
+            ws,
+            thrs,
+            row0: row0 as usize,
+            sum_abs,
+            neg_sum,
+        })
+    }
+
+    /// The kernel that evaluates this bank under `form_kernel`: the counter for small
+    /// unit-weight forms (`Auto`), 32-bit sums when `sum |w| <= NARROW_MAX`, else two-word sums.
+    fn kind(&self, form_kernel: FormKernel) -> Kind {
+        let ws = &self.ws;
+        let unit = ws.len() <= COUNT_MAX_TERMS && ws.iter().all(|w| w.abs() == 1);
+        match form_kernel {
+            FormKernel::Sliced => Kind::Sliced,
+            FormKernel::Auto if unit => Kind::Count,
+            _ if self.sum_abs > NARROW_MAX => Kind::Wide,
+            _ => Kind::Narrow,
+        }
+    }
+
+    /// Append the bank to the `w_*` arrays of `seg` (the two-word kernel, or the bit-sliced
+    /// one when `sliced`: sign-tagged slot literals and count thresholds shifted by `neg_sum`,
+    /// clamped to `[0, sum |w| + 1]`); returns its local form index.
+    fn write_wide(&self, seg: &mut Segment, lv: &Levelized, slot: &[u32], sliced: bool) -> u32 {
+        let fi = seg.w_forms.len() as u32;
+        let (t0, h0) = (seg.w_terms.len() as u32, seg.w_thrs.len() as u32);
+        for (j, &w) in self.terms.clone().zip(&self.ws) {
+            let s = slot[lv.form_rows[j] as usize];
+            let (first, w) = if sliced {
+                (s << 1 | (w < 0) as u32, w.unsigned_abs())
+            } else {
+                (s, w as u64)
+            };
+            seg.w_terms.push([first, w as u32, (w >> 32) as u32, 0]);
+        }
+        for (k, j) in self.thrs.clone().enumerate() {
+            let t = if sliced {
+                (lv.thresholds[j] as i128 + self.neg_sum).clamp(0, self.sum_abs + 1) as u64
+            } else {
+                lv.thresholds[j] as u64
+            };
+            let out = slot[self.row0 + k];
+            seg.w_thrs.push([t as u32, (t >> 32) as u32, out, 0]);
+        }
+        seg.w_forms
+            .push([t0, seg.w_terms.len() as u32, h0, seg.w_thrs.len() as u32]);
+        fi
+    }
+
+    /// Append the bank to the `n_*` arrays of `seg` (the 32-bit kernel, or the 8-plane counter
+    /// when `count`: sign-tagged slot literals and count thresholds shifted by `neg_sum`,
+    /// clamped to `[0, sum |w| + 1]`); returns its local form index.
+    fn write_narrow(&self, seg: &mut Segment, lv: &Levelized, slot: &[u32], count: bool) -> u32 {
+        let fi = seg.n_forms.len() as u32;
+        let (t0, h0) = (seg.n_terms.len() as u32, seg.n_thrs.len() as u32);
+        for (j, &w) in self.terms.clone().zip(&self.ws) {
+            let s = slot[lv.form_rows[j] as usize];
+            seg.n_terms.push(if count {
+                [s << 1 | (w < 0) as u32, 0]
+            } else {
+                [s, w as i32 as u32]
+            });
+        }
+        for (k, j) in self.thrs.clone().enumerate() {
+            let t = if count {
+                (lv.thresholds[j] as i128 + self.neg_sum).clamp(0, self.sum_abs + 1) as u32
+            } else {
+                clamp_threshold(lv.thresholds[j]) as u32
+            };
+            seg.n_thrs.push([t, slot[self.row0 + k]]);
+        }
+        seg.n_forms
+            .push([t0, seg.n_terms.len() as u32, h0, seg.n_thrs.len() as u32]);
+        fi
+    }
+}
+
 impl Plan {
     /// Plan the evaluation of `lv` with every circuit array of a segment at most
     /// `binding_limit` bytes.
@@ -447,102 +573,17 @@ impl Plan {
             // Forms: bit-sliced ones first, then narrow, then wide ones.
             for pass in [Kind::Count, Kind::Sliced, Kind::Narrow, Kind::Wide] {
                 for f in l.form_start..l.form_end {
-                    let terms = lv.form_offsets[f as usize] as usize
-                        ..lv.form_offsets[f as usize + 1] as usize;
-                    // Checked by the validation above.
-                    let ws: Vec<i64> = match lv.form_weights(f) {
-                        Some(w) => w.collect(),
-                        None => {
-                            return Err(EvalError::Unsupported(format!(
-                                "form {f}: malformed weight bytes"
-                            )))
-                        }
-                    };
-                    let sum_abs: i128 = ws.iter().map(|&w| (w as i128).abs()).sum();
-                    if sum_abs > i64::MAX as i128 {
-                        return Err(EvalError::Unsupported(format!(
-                            "form {f} (level {}): sum of |weights| {sum_abs} exceeds 2^63 - 1; \
-                             sums must fit in i64",
-                            li + 1
-                        )));
-                    }
-                    let unit = ws.len() <= COUNT_MAX_TERMS && ws.iter().all(|w| w.abs() == 1);
-                    let kind = match form_kernel {
-                        FormKernel::Sliced => Kind::Sliced,
-                        FormKernel::Auto if unit => Kind::Count,
-                        _ if sum_abs > NARROW_MAX => Kind::Wide,
-                        _ => Kind::Narrow,
-                    };
+                    let item = FormItem::new(lv, l, f, li)?;
+                    let kind = item.kind(form_kernel);
                     if kind != pass {
                         continue;
                     }
-                    let neg_sum: i128 = ws.iter().filter(|&&w| w < 0).map(|&w| -(w as i128)).sum();
-                    let thrs = lv.bank_offsets[f as usize] as usize
-                        ..lv.bank_offsets[f as usize + 1] as usize;
-                    let row0 =
-                        l.threshold_row_start() + lv.bank_offsets[f as usize] - l.threshold_start;
-                    let size = (terms.len() as u64, thrs.len() as u64);
+                    let size = (item.terms.len() as u64, item.thrs.len() as u64);
                     plan.push_item(li as u32, kind, binding_limit, size, |seg| match kind {
                         Kind::Wide | Kind::Sliced => {
-                            let sliced = kind == Kind::Sliced;
-                            let fi = seg.w_forms.len() as u32;
-                            let (t0, h0) = (seg.w_terms.len() as u32, seg.w_thrs.len() as u32);
-                            for (j, &w) in terms.clone().zip(&ws) {
-                                let s = slot[lv.form_rows[j] as usize];
-                                let (first, w) = if sliced {
-                                    (s << 1 | (w < 0) as u32, w.unsigned_abs())
-                                } else {
-                                    (s, w as u64)
-                                };
-                                seg.w_terms.push([first, w as u32, (w >> 32) as u32, 0]);
-                            }
-                            for (k, j) in thrs.clone().enumerate() {
-                                let t = if sliced {
-                                    (lv.thresholds[j] as i128 + neg_sum).clamp(0, sum_abs + 1)
-                                        as u64
-                                } else {
-                                    lv.thresholds[j] as u64
-                                };
-                                let out = slot[row0 as usize + k];
-                                seg.w_thrs.push([t as u32, (t >> 32) as u32, out, 0]);
-                            }
-                            seg.w_forms.push([
-                                t0,
-                                seg.w_terms.len() as u32,
-                                h0,
-                                seg.w_thrs.len() as u32,
-                            ]);
-                            fi
+                            item.write_wide(seg, lv, &slot, kind == Kind::Sliced)
                         }
-                        _ => {
-                            let count = kind == Kind::Count;
-                            let fi = seg.n_forms.len() as u32;
-                            let (t0, h0) = (seg.n_terms.len() as u32, seg.n_thrs.len() as u32);
-                            for (j, &w) in terms.clone().zip(&ws) {
-                                let s = slot[lv.form_rows[j] as usize];
-                                seg.n_terms.push(if count {
-                                    [s << 1 | (w < 0) as u32, 0]
-                                } else {
-                                    [s, w as i32 as u32]
-                                });
-                            }
-                            for (k, j) in thrs.clone().enumerate() {
-                                let t = if count {
-                                    (lv.thresholds[j] as i128 + neg_sum).clamp(0, sum_abs + 1)
-                                        as u32
-                                } else {
-                                    clamp_threshold(lv.thresholds[j]) as u32
-                                };
-                                seg.n_thrs.push([t, slot[row0 as usize + k]]);
-                            }
-                            seg.n_forms.push([
-                                t0,
-                                seg.n_terms.len() as u32,
-                                h0,
-                                seg.n_thrs.len() as u32,
-                            ]);
-                            fi
-                        }
+                        _ => item.write_narrow(seg, lv, &slot, kind == Kind::Count),
                     })
                     .map_err(|e| name_item(e, &format!("level {} form {f}", li + 1)))?;
                     match kind {

@@ -110,31 +110,38 @@ fn bit_toggles(lo: i128, hi: i128, k: u32, f: impl Fn(i128) -> i128) -> Vec<i128
     out
 }
 
-/// The shared body of [`add`] and [`sub`]: `round(x + (-1)^negate_y y)`.
-fn add_signed(
+/// The exponent-difference thermometer `T_k = [E_x - E_y >= k]` for `k` in `[k_lo, p + G]`,
+/// `k_lo = 1 - (p + G)`: the only shifts that matter (docs/float.md).
+struct Thermometer {
+    lits: Vec<Lit>,
+    k_lo: i64,
+}
+
+impl Thermometer {
+    /// `T_k`; only thresholds in `[k_lo, p + G]` are ever read.
+    fn at(&self, k: i64) -> Lit {
+        self.lits[(k - self.k_lo) as usize]
+    }
+
+    /// The condition `E_x - E_y == k` (`T_k AND NOT T_(k+1)`, folded into a gate).
+    fn diff_is(&self, k: i64) -> Cond {
+        Cond {
+            terms: vec![(self.at(k), 1), (self.at(k + 1), -1)],
+            constant: -1,
+        }
+    }
+}
+
+/// Layer 1: `c = [|x| >= |y|]` (ties: x, one gate on the magnitude fields) and the
+/// exponent-difference [`Thermometer`] (one bank on a `2q`-term form).
+fn compare_and_thermometer(
     b: &mut Builder,
-    op: &'static str,
     x: &FloatWord,
     y: &FloatWord,
-    negate_y: bool,
-) -> Result<FloatWord> {
-    let fmt = x.fmt;
-    let p = fmt.p() as i64;
-    let q = fmt.q() as usize;
-    let g = GUARD;
-    // Positions of R: A' occupies [G + 1, G + p], B'' occupies [0, G + p]; R < 2^(p + G + 2).
-    let top = p + g; // highest position of A' and B''
-    if top + 3 >= 62 {
-        return Err(GadgetError::Unsupported {
-            op,
-            limit: format!("p = {p}: the aligned sum needs weights up to 2^{}", top + 3),
-        });
-    }
-    let (sx, sy) = (x.sign(), if negate_y { !y.sign() } else { y.sign() });
-    let (mx, my) = (x.sig(), y.sig());
+    p: i64,
+    q: usize,
+) -> Result<(Lit, Thermometer)> {
     let (ex, ey) = (x.exp(), y.exp());
-
-    // Layer 1: magnitude comparison and the exponent-difference thermometer.
     let w = (p as usize) + q;
     let mut mag: Vec<(Lit, i64)> = Vec::with_capacity(2 * w);
     for i in 0..w {
@@ -145,41 +152,69 @@ fn add_signed(
     let delta: Vec<(Lit, i64)> = (0..q)
         .flat_map(|i| [(ex[i], 1i64 << i), (ey[i], -(1i64 << i))])
         .collect();
-    let dmax = p + g; // shifts >= dmax leave only the sticky bit
+    let dmax = p + GUARD; // shifts >= dmax leave only the sticky bit
     let k_lo = -(dmax - 1);
     let thetas: Vec<i128> = (k_lo..=dmax).map(|k| k as i128).collect();
-    let therm = b.bank_wide(&delta, &thetas)?;
-    // Only thresholds in [k_lo, dmax] are ever read.
-    let t = |k: i64| -> Lit { therm[(k - k_lo) as usize] };
-    // E_x - E_y == k.
-    let diff_is = |k: i64| -> Cond {
-        Cond {
-            terms: vec![(t(k), 1), (t(k + 1), -1)],
-            constant: -1,
-        }
-    };
+    let lits = b.bank_wide(&delta, &thetas)?;
+    Ok((c, Thermometer { lits, k_lo }))
+}
 
-    // Layer 2: swap, alignment, sticky terms, effective operation.
-    let sub_eff = b.xor2(sx, sy)?;
+/// The larger operand `a` selected by `c` (layers 2 and 3): the bits of `m_a`, `E_a` and the
+/// two exclusive sign terms (`c AND sign_x`, `NOT c AND sign_y`) whose OR is the result sign.
+struct Larger {
+    ma: Vec<Lit>,
+    ea: Vec<Lit>,
+    sign_a: [Lit; 2],
+}
+
+/// Layers 2 and 3 of the swap: `m_a`, `E_a` as ORs of `c AND (x bit)` and `NOT c AND (y bit)`,
+/// and the two sign terms of [`Larger`].
+fn swap_larger(
+    b: &mut Builder,
+    c: Lit,
+    x: &FloatWord,
+    y: &FloatWord,
+    (sx, sy): (Lit, Lit),
+) -> Result<Larger> {
     let (cc, cn) = (Cond::lit(c), Cond::not(c));
     let mux = |b: &mut Builder, u: Lit, v: Lit| -> Result<Lit> {
         let g1 = gate_if(b, &[(u, 1)], 1, &[&cc])?;
         let g2 = gate_if(b, &[(v, 1)], 1, &[&cn])?;
         Ok(b.or(&[g1, g2])?)
     };
-    let mut ma = Vec::with_capacity(p as usize);
-    for j in 0..p as usize {
+    let (mx, my) = (x.sig(), y.sig());
+    let (ex, ey) = (x.exp(), y.exp());
+    let mut ma = Vec::with_capacity(mx.len());
+    for j in 0..mx.len() {
         ma.push(mux(b, mx[j], my[j])?);
     }
-    let mut ea = Vec::with_capacity(q);
-    for j in 0..q {
+    let mut ea = Vec::with_capacity(ex.len());
+    for j in 0..ex.len() {
         ea.push(mux(b, ex[j], ey[j])?);
     }
     let sign_a = [
         gate_if(b, &[(sx, 1)], 1, &[&cc])?,
         gate_if(b, &[(sy, 1)], 1, &[&cn])?,
     ];
-    // B'' bits 1 ..= top: bit i holds m_b bit (i - 1 - G + d).
+    Ok(Larger { ma, ea, sign_a })
+}
+
+/// Layers 2 and 3 of the alignment: the bits of `B'' = 2 floor(m_b 2^(G-d)) + st` at positions
+/// `0 ..= p + G`. Bit `i >= 1` holds `m_b` bit `i - 1 - G + d`, an OR over the shifts `d < p + G`
+/// of `[m_b bit AND (E_x - E_y = ±d)]`; bit 0 is the sticky bit, the OR of
+/// `[m_b bit r AND d >= G + 1 + r]`.
+fn align_smaller(
+    b: &mut Builder,
+    c: Lit,
+    t: &Thermometer,
+    mx: &[Lit],
+    my: &[Lit],
+    p: i64,
+) -> Result<Vec<Lit>> {
+    let g = GUARD;
+    let top = p + g;
+    let dmax = p + g;
+    let (cc, cn) = (Cond::lit(c), Cond::not(c));
     let mut bb: Vec<Lit> = vec![Lit::FALSE; (top + 1) as usize];
     for i in 1..=top {
         let mut cases = Vec::new();
@@ -190,12 +225,12 @@ fn add_signed(
             }
             let j = j as usize;
             if k == 0 {
-                let d0 = diff_is(0);
+                let d0 = t.diff_is(0);
                 cases.push(gate_if(b, &[(my[j], 1)], 1, &[&d0, &cc])?);
                 cases.push(gate_if(b, &[(mx[j], 1)], 1, &[&d0, &cn])?);
             } else {
-                cases.push(gate_if(b, &[(my[j], 1)], 1, &[&diff_is(k)])?);
-                cases.push(gate_if(b, &[(mx[j], 1)], 1, &[&diff_is(-k)])?);
+                cases.push(gate_if(b, &[(my[j], 1)], 1, &[&t.diff_is(k)])?);
+                cases.push(gate_if(b, &[(mx[j], 1)], 1, &[&t.diff_is(-k)])?);
             }
         }
         bb[i as usize] = b.or(&cases)?;
@@ -203,93 +238,114 @@ fn add_signed(
     // Sticky: bit r of m_b drops below B'' when d >= G + 1 + r.
     let mut sticky = Vec::with_capacity(2 * p as usize);
     for r in 0..p {
-        sticky.push(b.and(&[my[r as usize], t(g + 1 + r)])?);
-        sticky.push(b.and(&[mx[r as usize], !t(-(g + r))])?);
+        sticky.push(b.and(&[my[r as usize], t.at(g + 1 + r)])?);
+        sticky.push(b.and(&[mx[r as usize], !t.at(-(g + r))])?);
     }
     bb[0] = b.or(&sticky)?;
+    Ok(bb)
+}
 
-    // Layer 4 on: per variant (effective addition, effective subtraction).
-    let a_at = |i: i64| -> Option<Lit> {
-        let j = i - g - 1;
-        (0..p).contains(&j).then(|| ma[j as usize])
+/// The prefix form `F_j = sum_(i <= j) 2^i (A'_i + sgn B''_i)`, equal to `R mod 2^(j+1)` for the
+/// variant of sign `sgn` (`A'` has `m_a` at positions `G + 1 ..= G + p`).
+fn prefix_form(ma: &[Lit], bb: &[Lit], p: i64, j: i64, sgn: i64) -> Vec<(Lit, i64)> {
+    let (g, top) = (GUARD, p + GUARD);
+    let mut f = Vec::with_capacity(2 * (j as usize + 1));
+    for i in 0..=j.min(top) {
+        let ja = i - g - 1;
+        if (0..p).contains(&ja) {
+            f.push((ma[ja as usize], 1i64 << i));
+        }
+        f.push((bb[i as usize], sgn << i));
+    }
+    f
+}
+
+/// Layers 4 and 5 for one variant (effective addition or subtraction, `cond` its `sub_eff`
+/// condition): the bank of `t_s = [R >= 2^(s+p-1)]`, `u_s = [R >= 2^(s+p) - 2^(s-1)]` over the
+/// variant's shifts `s`, and for every significand bit `k` the staircase of bit `k` of
+/// `V_s(R)` restricted to shift `s` (`t_s AND NOT u_s`), pushed to `sig_parts[k]`. Pushes each
+/// `u_s` to the exponent form `x_terms`; returns `t_(s_lo)`, which says the variant's `R` is
+/// nonzero.
+#[allow(clippy::too_many_arguments)]
+fn variant_significand(
+    b: &mut Builder,
+    is_sub: bool,
+    cond: &Cond,
+    ma: &[Lit],
+    bb: &[Lit],
+    p: i64,
+    sig_parts: &mut [Vec<(Lit, i64)>],
+    x_terms: &mut Vec<(Lit, i64)>,
+) -> Result<Lit> {
+    let g = GUARD;
+    let top = p + g;
+    let sgn = if is_sub { -1 } else { 1 };
+    let (s_lo, s_hi) = if is_sub {
+        (g + 1 - p, g + 1)
+    } else {
+        (g + 1, g + 2)
     };
-    let prefix = |j: i64, sgn: i64| -> Vec<(Lit, i64)> {
-        let mut f = Vec::with_capacity(2 * (j as usize + 1));
-        for i in 0..=j.min(top) {
-            if let Some(l) = a_at(i) {
-                f.push((l, 1i64 << i));
+    let full = prefix_form(ma, bb, p, top, sgn);
+    let mut tu_thetas = Vec::new();
+    for s in s_lo..=s_hi {
+        tu_thetas.push(1i128 << (s + p - 1));
+        tu_thetas.push(if s >= 1 {
+            (1i128 << (s + p)) - (1i128 << (s - 1))
+        } else {
+            1i128 << (s + p)
+        });
+    }
+    let tu = bank_if(b, &full, &tu_thetas, &[cond])?;
+    for (idx, s) in (s_lo..=s_hi).enumerate() {
+        let (ts, us) = (tu[2 * idx], tu[2 * idx + 1]);
+        x_terms.push((us, 1));
+        let extra = [(ts, 1), (us, -1)];
+        for k in 0..p - 1 {
+            let j = s + k; // highest bit of R that bit k depends on
+                           // Shifts below G are reached only by exact cancellations, where R is a
+                           // multiple of 2^G: bits below G are zero.
+            if j < 0 || (is_sub && s < g && j < g) {
+                continue;
             }
-            f.push((bb[i as usize], sgn << i));
-        }
-        f
-    };
-    let pm1 = p as usize - 1;
-    let mut sig_parts: Vec<Vec<(Lit, i64)>> = vec![Vec::new(); pm1];
-    let mut x_terms: Vec<(Lit, i64)> = ea
-        .iter()
-        .enumerate()
-        .map(|(j, &l)| (l, 1i64 << j))
-        .collect();
-    x_terms.push((sub_eff, -p));
-    let mut nonzero = Vec::with_capacity(2);
-    for is_sub in [false, true] {
-        let sgn = if is_sub { -1 } else { 1 };
-        let cond = if is_sub {
-            Cond::lit(sub_eff)
-        } else {
-            Cond::not(sub_eff)
-        };
-        let (s_lo, s_hi) = if is_sub {
-            (g + 1 - p, g + 1)
-        } else {
-            (g + 1, g + 2)
-        };
-        let full = prefix(top, sgn);
-        let mut tu_thetas = Vec::new();
-        for s in s_lo..=s_hi {
-            tu_thetas.push(1i128 << (s + p - 1));
-            tu_thetas.push(if s >= 1 {
-                (1i128 << (s + p)) - (1i128 << (s - 1))
+            let form = prefix_form(ma, bb, p, j, sgn);
+            let (lo, hi) = form_range(&form);
+            let (toggles, f0) = if s >= 1 {
+                let su = s as u32;
+                let f = |v: i128| rne_quotient(v, su);
+                let bit = (f(lo) >> k) & 1 == 1;
+                (bit_toggles(lo, hi, k as u32, f), bit)
             } else {
-                1i128 << (s + p)
-            });
-        }
-        let tu = bank_if(b, &full, &tu_thetas, &[&cond])?;
-        nonzero.push(tu[0]);
-        for (idx, s) in (s_lo..=s_hi).enumerate() {
-            let (ts, us) = (tu[2 * idx], tu[2 * idx + 1]);
-            x_terms.push((us, 1));
-            let extra = [(ts, 1), (us, -1)];
-            for k in 0..p - 1 {
-                let j = s + k; // highest bit of R that bit k depends on
-                               // Shifts below G are reached only by exact cancellations, where R is a
-                               // multiple of 2^G: bits below G are zero.
-                if j < 0 || (is_sub && s < g && j < g) {
-                    continue;
-                }
-                let form = prefix(j, sgn);
-                let (lo, hi) = form_range(&form);
-                let (toggles, f0) = if s >= 1 {
-                    let su = s as u32;
-                    let f = |v: i128| rne_quotient(v, su);
-                    let bit = (f(lo) >> k) & 1 == 1;
-                    (bit_toggles(lo, hi, k as u32, f), bit)
-                } else {
-                    let bit = (lo >> j) & 1 == 1;
-                    (bit_toggles(lo, hi, j as u32, |v| v), bit)
-                };
-                let part = stair_toggles(b, &form, &toggles, f0, &extra, 1)?;
-                if part != Lit::FALSE {
-                    sig_parts[k as usize].push((part, 1));
-                }
+                let bit = (lo >> j) & 1 == 1;
+                (bit_toggles(lo, hi, j as u32, |v| v), bit)
+            };
+            let part = stair_toggles(b, &form, &toggles, f0, &extra, 1)?;
+            if part != Lit::FALSE {
+                sig_parts[k as usize].push((part, 1));
             }
         }
     }
+    Ok(tu[0])
+}
 
+/// Layers 5 and 6: the overflow `ov` and underflow `fl` tests on the exponent form `x_terms`
+/// (`E_a + sum_s u_s - p sub_eff`), then every output bit as an OR of the exclusive shift cases
+/// with saturation and flush folded in: significand bits from `sig_parts`, the hidden-bit
+/// position from `nonzero`, the exponent bits as staircases on `x_terms` mod `2^(j+1)`, and
+/// the sign from `sign_a`.
+fn assemble_outputs(
+    b: &mut Builder,
+    op: &'static str,
+    fmt: crate::float::Format,
+    mut sig_parts: Vec<Vec<(Lit, i64)>>,
+    x_terms: &[(Lit, i64)],
+    nonzero: &[Lit],
+    sign_a: [Lit; 2],
+) -> Result<FloatWord> {
+    let q = fmt.q() as usize;
     // Layer 5: the exponent E_a + sum u_s - p sub_eff, overflow and underflow.
-    let nz = Cond::one_of(&nonzero);
+    let nz = Cond::one_of(nonzero);
     let emax = 1i64 << q; // biased exponents must stay below 2^q
-    let ov = gate_if(b, &x_terms, emax, &[&nz])?;
+    let ov = gate_if(b, x_terms, emax, &[&nz])?;
     let neg_x: Vec<(Lit, i64)> = x_terms.iter().map(|&(l, w)| (l, -w)).collect();
     let fl = b.threshold(&neg_x, 1)?;
 
@@ -325,4 +381,59 @@ fn add_signed(
         2,
     )?);
     FloatWord::new(fmt, bits)
+}
+
+/// The shared body of [`add`] and [`sub`]: `round(x + (-1)^negate_y y)`.
+fn add_signed(
+    b: &mut Builder,
+    op: &'static str,
+    x: &FloatWord,
+    y: &FloatWord,
+    negate_y: bool,
+) -> Result<FloatWord> {
+    let fmt = x.fmt;
+    let p = fmt.p() as i64;
+    // Positions of R: A' occupies [G + 1, G + p], B'' occupies [0, G + p]; R < 2^(p + G + 2).
+    let top = p + GUARD; // highest position of A' and B''
+    if top + 3 >= 62 {
+        return Err(GadgetError::Unsupported {
+            op,
+            limit: format!("p = {p}: the aligned sum needs weights up to 2^{}", top + 3),
+        });
+    }
+    let (sx, sy) = (x.sign(), if negate_y { !y.sign() } else { y.sign() });
+
+    // Layer 1: magnitude comparison and the exponent-difference thermometer.
+    let (c, therm) = compare_and_thermometer(b, x, y, p, fmt.q() as usize)?;
+
+    // Layers 2 and 3: effective operation, swap, alignment, sticky terms.
+    let sub_eff = b.xor2(sx, sy)?;
+    let larger = swap_larger(b, c, x, y, (sx, sy))?;
+    let bb = align_smaller(b, c, &therm, x.sig(), y.sig(), p)?;
+
+    // Layer 4 on: per variant (effective addition, effective subtraction).
+    let mut sig_parts: Vec<Vec<(Lit, i64)>> = vec![Vec::new(); p as usize - 1];
+    let mut x_terms: Vec<(Lit, i64)> = (larger.ea.iter().enumerate())
+        .map(|(j, &l)| (l, 1i64 << j))
+        .collect();
+    x_terms.push((sub_eff, -p));
+    let mut nonzero = Vec::with_capacity(2);
+    for is_sub in [false, true] {
+        let cond = if is_sub {
+            Cond::lit(sub_eff)
+        } else {
+            Cond::not(sub_eff)
+        };
+        nonzero.push(variant_significand(
+            b,
+            is_sub,
+            &cond,
+            &larger.ma,
+            bb.as_slice(),
+            p,
+            &mut sig_parts,
+            &mut x_terms,
+        )?);
+    }
+    assemble_outputs(b, op, fmt, sig_parts, &x_terms, &nonzero, larger.sign_a)
 }

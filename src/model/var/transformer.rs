@@ -275,18 +275,10 @@ pub fn head_scales(cfg: &VarConfig, s: &Tensor<Float>) -> Result<Vec<Float>> {
         .collect()
 }
 
-/// Block-causal self-attention of block `bi` for the current scale's tokens `h: [n, C]`
-/// (already modulated), appending their keys and values to `cache`.
-fn attention<B: TensorArith>(
-    b: &mut B,
-    cfg: &VarConfig,
-    bi: usize,
-    h: &B::T,
-    cache: &mut KvCache<B::T>,
-) -> Result<B::T> {
+/// The fused query/key/value projection of block `bi`: `h W_qkv^T + (q_bias, 0, v_bias)`, an
+/// `[n, 3C]` tensor whose columns `0..C`, `C..2C`, `2C..3C` are q, k, v (the key bias is zero).
+fn qkv_projection<B: TensorArith>(b: &mut B, cfg: &VarConfig, bi: usize, h: &B::T) -> Result<B::T> {
     let c = cfg.width;
-    let (heads, hd) = (cfg.heads, cfg.head_dim());
-    let n = b.shape(h)[0];
     let p = format!("blocks.{bi}.attn");
     let wqkv = b.weight(&format!("{p}.mat_qkv.weight"), &[3 * c, c])?;
     let fmt = b.format();
@@ -299,6 +291,23 @@ fn attention<B: TensorArith>(
         Tensor::new(vec![3 * c], v)
     })?;
     let qkv = linear(b, &format!("{p}.qkv"), h, false, &wqkv, Some(&bias))?;
+    Ok(qkv)
+}
+
+/// The normalised queries and keys of block `bi` from `qkv: [n, 3C]`, both `[n, C]`: each head's
+/// q is divided by its L2 norm and multiplied by the head's scale ([`head_scales`]), each head's
+/// k divided by its L2 norm.
+fn normalized_qk<B: TensorArith>(
+    b: &mut B,
+    cfg: &VarConfig,
+    bi: usize,
+    qkv: &B::T,
+) -> Result<(B::T, B::T)> {
+    let c = cfg.width;
+    let (heads, hd) = (cfg.heads, cfg.head_dim());
+    let n = b.shape(qkv)[0];
+    let p = format!("blocks.{bi}.attn");
+    let fmt = b.format();
     let scales = b.constant(&format!("{p}.head_scales"), vec![heads], &mut |w| {
         let s = w.tensor(&format!("{p}.scale_mul_1H11"), &[1, heads, 1, 1])?;
         Tensor::new(vec![heads], head_scales(cfg, &s)?)
@@ -312,7 +321,7 @@ fn attention<B: TensorArith>(
     // Reciprocal norms of q (base 0) and k (base C) per (token, head): [n, H].
     let rnorm = |b: &mut B, base: i64, what: &str| -> Result<B::T> {
         let port = PortSpec {
-            src: &qkv,
+            src: qkv,
             map: Map::affine(
                 vec![hd],
                 vec![co(0, &[1, 0], &[0]), co(base, &[0, hd_i], &[1])],
@@ -344,7 +353,7 @@ fn attention<B: TensorArith>(
             &[n, heads, hd],
             &[
                 PortSpec {
-                    src: &qkv,
+                    src: qkv,
                     map: elem(0),
                 },
                 PortSpec {
@@ -366,7 +375,7 @@ fn attention<B: TensorArith>(
             &[n, heads, hd],
             &[
                 PortSpec {
-                    src: &qkv,
+                    src: qkv,
                     map: elem(c_i),
                 },
                 PortSpec {
@@ -377,16 +386,22 @@ fn attention<B: TensorArith>(
         )?
         .remove(0);
     let k = b.reshape(&k, vec![n, c])?;
-    let v = slice_cols(b, &format!("{p}.v"), &qkv, 2 * c, c)?;
-    let keys = match cache.keys[bi].take() {
-        Some(prev) => b.concat(&format!("{p}.keys"), &[&prev, &k])?,
-        None => k,
-    };
-    let vals = match cache.values[bi].take() {
-        Some(prev) => b.concat(&format!("{p}.values"), &[&prev, &v])?,
-        None => v,
-    };
-    let m = b.shape(&keys)[0];
+    Ok((q, k))
+}
+
+/// The attention scores of block `bi`, `[H, n, m]`: entry `(h, i, j)` is the dot product of
+/// query row `i` with key row `j` over head `h`'s columns (`q: [n, C]`, `keys: [m, C]`).
+fn attention_scores<B: TensorArith>(
+    b: &mut B,
+    cfg: &VarConfig,
+    bi: usize,
+    q: &B::T,
+    keys: &B::T,
+) -> Result<B::T> {
+    let (heads, hd) = (cfg.heads, cfg.head_dim());
+    let (n, m) = (b.shape(q)[0], b.shape(keys)[0]);
+    let p = format!("blocks.{bi}.attn");
+    let hd_i = hd as i64;
     // Scores [H, n, m]: q row i of head h against key j.
     let s = b
         .apply(
@@ -399,14 +414,14 @@ fn attention<B: TensorArith>(
             &[heads, n, m],
             &[
                 PortSpec {
-                    src: &q,
+                    src: q,
                     map: Map::affine(
                         vec![hd],
                         vec![co(0, &[0, 1, 0], &[0]), co(0, &[hd_i, 0, 0], &[1])],
                     ),
                 },
                 PortSpec {
-                    src: &keys,
+                    src: keys,
                     map: Map::affine(
                         vec![hd],
                         vec![co(0, &[0, 0, 1], &[0]), co(0, &[hd_i, 0, 0], &[1])],
@@ -415,7 +430,23 @@ fn attention<B: TensorArith>(
             ],
         )?
         .remove(0);
-    let pr = softmax_rows(b, &format!("{p}.softmax"), &s)?;
+    Ok(s)
+}
+
+/// The attention output of block `bi`, `[n, H, hd]`: the probabilities `pr: [H, n, m]` against
+/// the values `vals: [m, C]`, entry `(i, h, d)` the dot product of `pr` row `(h, i)` with value
+/// column `h hd + d`.
+fn attention_values<B: TensorArith>(
+    b: &mut B,
+    cfg: &VarConfig,
+    bi: usize,
+    pr: &B::T,
+    vals: &B::T,
+) -> Result<B::T> {
+    let (heads, hd) = (cfg.heads, cfg.head_dim());
+    let (n, m) = (b.shape(pr)[1], b.shape(vals)[0]);
+    let p = format!("blocks.{bi}.attn");
+    let hd_i = hd as i64;
     // out [n, H, hd]: P row (h, i) against the values' column h hd + d.
     let o = b
         .apply(
@@ -428,7 +459,7 @@ fn attention<B: TensorArith>(
             &[n, heads, hd],
             &[
                 PortSpec {
-                    src: &pr,
+                    src: pr,
                     map: Map::affine(
                         vec![m],
                         vec![
@@ -439,7 +470,7 @@ fn attention<B: TensorArith>(
                     ),
                 },
                 PortSpec {
-                    src: &vals,
+                    src: vals,
                     map: Map::affine(
                         vec![m],
                         vec![co(0, &[0, 0, 0], &[1]), co(0, &[0, hd_i, 1], &[0])],
@@ -448,6 +479,35 @@ fn attention<B: TensorArith>(
             ],
         )?
         .remove(0);
+    Ok(o)
+}
+
+/// Block-causal self-attention of block `bi` for the current scale's tokens `h: [n, C]`
+/// (already modulated), appending their keys and values to `cache`.
+fn attention<B: TensorArith>(
+    b: &mut B,
+    cfg: &VarConfig,
+    bi: usize,
+    h: &B::T,
+    cache: &mut KvCache<B::T>,
+) -> Result<B::T> {
+    let c = cfg.width;
+    let n = b.shape(h)[0];
+    let p = format!("blocks.{bi}.attn");
+    let qkv = qkv_projection(b, cfg, bi, h)?;
+    let (q, k) = normalized_qk(b, cfg, bi, &qkv)?;
+    let v = slice_cols(b, &format!("{p}.v"), &qkv, 2 * c, c)?;
+    let keys = match cache.keys[bi].take() {
+        Some(prev) => b.concat(&format!("{p}.keys"), &[&prev, &k])?,
+        None => k,
+    };
+    let vals = match cache.values[bi].take() {
+        Some(prev) => b.concat(&format!("{p}.values"), &[&prev, &v])?,
+        None => v,
+    };
+    let s = attention_scores(b, cfg, bi, &q, &keys)?;
+    let pr = softmax_rows(b, &format!("{p}.softmax"), &s)?;
+    let o = attention_values(b, cfg, bi, &pr, &vals)?;
     cache.keys[bi] = Some(keys);
     cache.values[bi] = Some(vals);
     let o = b.reshape(&o, vec![n, c])?;
