@@ -147,8 +147,22 @@ fn pth_checkpoints_infer_config_and_equal_safetensors() {
 fn pth_checkpoints_circuit_is_bit_exact() {
     let (var, vae) = (fixture("var_tiny.pth"), fixture("vae_tiny.pth"));
     let j = ok_json(&tcvar(&[
-        "run", "--weights", &var, "--weights", &vae, "--scales", "1,2", "--blocks", "1",
-        "--until", "tokens", "--backend", "cpu", "--batch", "4", "--json",
+        "run",
+        "--weights",
+        &var,
+        "--weights",
+        &vae,
+        "--scales",
+        "1,2",
+        "--blocks",
+        "1",
+        "--until",
+        "tokens",
+        "--backend",
+        "cpu",
+        "--batch",
+        "4",
+        "--json",
     ]));
     assert_eq!(j["bit_exact"], true, "{j}");
     assert_eq!(j["config_inferred_from_weights"], true);
@@ -214,7 +228,15 @@ fn unexpected_tensor_is_refused() {
     std::fs::write(&f, tensors_to_safetensors(&map).unwrap()).unwrap();
     let fs = f.display().to_string();
     for cfg_args in [&["--config", "tiny"][..], &[][..]] {
-        let mut args = vec!["run", "--weights", &fs, "--backend", "reference", "--batch", "1"];
+        let mut args = vec![
+            "run",
+            "--weights",
+            &fs,
+            "--backend",
+            "reference",
+            "--batch",
+            "1",
+        ];
         args.extend_from_slice(cfg_args);
         assert_user_error(&tcvar(&args), &["head.extra_bias"]);
     }
@@ -239,5 +261,8 @@ fn contradicting_preset_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     // The tiny width (32) and the micro width (8) both appear with the tensor's name.
     assert!(err.contains("32") && err.contains('8'), "{err}");
-    assert!(err.contains('.') || err.contains("_"), "a tensor name: {err}");
+    assert!(
+        err.contains('.') || err.contains("_"),
+        "a tensor name: {err}"
+    );
 }

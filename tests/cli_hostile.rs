@@ -279,3 +279,33 @@ fn run_refuses_hostile_arguments() {
         refused(bad);
     }
 }
+
+/// Batches whose inputs and outputs cannot fit, an output directory that cannot be written,
+/// and weight paths that are not weight files: refused up front, within the cap.
+#[test]
+fn run_refuses_huge_batches_unwritable_out_and_hostile_weights() {
+    for batch in ["18446744073709551615", "10000000000", "100000000"] {
+        let line = refused(&["run", "--backend", "cpu", "--batch", batch]);
+        assert!(line.contains("bytes"), "--batch {batch}: {line}");
+    }
+    let d = tmpdir("run-out");
+    let file = d.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let under_file = file.join("out");
+    refused(&[
+        "run",
+        "--backend",
+        "cpu",
+        "--batch",
+        "1",
+        "--out",
+        s(&under_file),
+    ]);
+    refused(&["run", "--backend", "reference", "--weights", "/dev/zero"]);
+    let garbage = d.join("garbage.pth");
+    std::fs::write(&garbage, vec![0x50u8; 4096]).unwrap();
+    refused(&["run", "--backend", "reference", "--weights", s(&garbage)]);
+    let empty = d.join("empty.safetensors");
+    std::fs::write(&empty, b"").unwrap();
+    refused(&["run", "--backend", "reference", "--weights", s(&empty)]);
+}

@@ -289,7 +289,7 @@ fn numeric_options_are_validated() {
         (&["--heads", "3"], "heads"),
         (&["--vocab", "0"], "vocab"),
         (&["--depth", "0"], "depth"),
-        (&["--scales", "0,1"], "patch_nums"),
+        (&["--scales", "0,1"], "patch size"),
         (&["--batch=-1"], "batch"),
     ];
     for (args, needle) in bad {
@@ -380,7 +380,7 @@ fn weights_arguments_are_checked() {
     std::fs::create_dir_all(&empty).unwrap();
     assert_user_error(
         &tcvar(&["run", "--weights", empty.to_str().unwrap(), "--quiet"]),
-        "no .safetensors",
+        "holds no",
     );
     assert_user_error(
         &tcvar(&["run", "--weights", "/dev/null", "--quiet"]),

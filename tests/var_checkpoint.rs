@@ -109,10 +109,21 @@ fn inferred_configuration_is_the_tiny_shape() {
     let (cfg, notes) = infer_config_with_notes(&raw, None).unwrap();
     assert_eq!(cfg, tiny, "{notes:?}");
     assert!(notes.iter().any(|n| n.contains("lvl_1L")), "{notes:?}");
-    // Without lvl_1L, 30 tokens in 4 scales is not the released schedule: the scales are asked.
+    // Without lvl_1L, 30 tokens in 4 scales is the tiny preset's schedule.
     let mut no_lvl = raw.clone();
     no_lvl.remove("lvl_1L");
-    let e = infer_config(&no_lvl, None).unwrap_err();
+    let (c, notes) = infer_config_with_notes(&no_lvl, None).unwrap();
+    assert_eq!(c, tiny);
+    assert!(notes.iter().any(|n| n.contains("preset tiny")), "{notes:?}");
+    // 29 tokens in 4 scales is no known schedule: the scales are asked.
+    let mut odd = no_lvl.clone();
+    let mut pos = odd.remove("pos_1LC").unwrap();
+    pos.shape[1] = 29;
+    if let RawData::Float(v) = &mut pos.data {
+        v.truncate(29 * tiny.width);
+    }
+    odd.insert("pos_1LC".into(), pos).unwrap();
+    let e = infer_config(&odd, None).unwrap_err();
     assert!(
         matches!(&e, ModelError::Config { field, .. } if field == "patch_nums"),
         "{e}"
@@ -182,9 +193,9 @@ fn unexpected_tensors_are_errors_naming_them() {
         name.starts_with("decoder.up.") && name.contains(".block.1."),
         "{name}: {why}"
     );
-    // The weights fit the configuration with two blocks; without one, the schedule and the
-    // GroupNorm groups are not in these weights (no lvl_1L, and 32 groups do not divide 8
-    // channels): errors naming those fields.
+    // The weights fit the configuration with two blocks; without one, the GroupNorm groups are
+    // not in these weights (no preset has this shape, and 32 groups do not divide 8 channels):
+    // an error naming that field, with or without lvl_1L (the schedule is the tiny preset's).
     let d = tmpdir("two");
     let p = d.join("two.safetensors");
     std::fs::write(&p, &bytes).unwrap();
@@ -194,7 +205,7 @@ fn unexpected_tensors_are_errors_naming_them() {
         ModelError::Config { field, .. } => field,
         e => panic!("{e}"),
     };
-    assert_eq!(field(infer_config(&raw2, None).unwrap_err()), "patch_nums");
+    assert_eq!(field(infer_config(&raw2, None).unwrap_err()), "vae_groups");
     let lvl = read_tensor_file(&fx("var_tiny.pth"))
         .unwrap()
         .get("lvl_1L")

@@ -10,12 +10,14 @@
 //! - [`Circuit`] is the finished netlist; [`Circuit::levelize`] turns it into [`Levelized`], the
 //!   per-level, per-kind arrays the evaluators consume.
 
+pub mod batch;
 pub mod builder;
 pub mod error;
 pub mod ids;
 pub mod levelize;
 pub mod netlist;
 
+pub use batch::{Batch, BatchError};
 pub use builder::Builder;
 pub use error::CircuitError;
 pub use ids::{FormId, Lit, RegionId, Wire};

@@ -3,7 +3,8 @@
 //! Both evaluators take and return [`Batch`]es in the same bit-sliced layout and must produce
 //! identical outputs for every circuit.
 
-pub mod batch;
+/// The batch layout lives with the circuit (`crate::circuit::batch`); re-exported here.
+pub use crate::circuit::batch;
 
 pub use batch::Batch;
 
@@ -45,6 +46,17 @@ pub enum EvalError {
     /// The circuit cannot be evaluated exactly by this evaluator.
     #[error("unsupported circuit: {0}")]
     Unsupported(String),
+}
+
+impl From<crate::circuit::BatchError> for EvalError {
+    fn from(e: crate::circuit::BatchError) -> Self {
+        match e {
+            crate::circuit::BatchError::InputWidth { expected, got } => {
+                EvalError::InputWidth { expected, got }
+            }
+            crate::circuit::BatchError::Shape(s) => EvalError::BatchShape(s),
+        }
+    }
 }
 
 /// An evaluator of one levelized circuit over bit-sliced batches.

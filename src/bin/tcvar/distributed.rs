@@ -18,13 +18,12 @@ use tcvar::eval::program::{
 };
 use tcvar::eval::EvalError;
 use tcvar::model::ops::WeightProvider;
-use tcvar::model::var::config::PRESETS;
 use tcvar::model::var::pass::{
     record_with, var_reference_until, CompileOptions, RecordedVar, Until, VarInput,
 };
 
 use crate::common::{self, CliError, Outcome};
-use crate::run::{inputs, provider, RunArgs};
+use crate::run::RunArgs;
 
 /// How the ranks of an MPI job share a run.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -131,6 +130,10 @@ enum Ev {
 
 /// What one rank prepared: the program, the inputs, the evaluators.
 struct Prepared {
+    /// The configuration's name as the summary gives it.
+    label: String,
+    /// The whole batch (over every rank).
+    batch: usize,
     cfg: tcvar::model::var::config::VarConfig,
     w: Box<dyn WeightProvider>,
     rec: RecordedVar,
@@ -141,34 +144,22 @@ struct Prepared {
 }
 
 fn prepare(c: &Cluster, a: &RunArgs) -> Result<Prepared, CliError> {
-    if !PRESETS.contains(&a.scope.config.as_str()) {
-        return Err(CliError::User(format!(
-            "unknown configuration {:?}; presets: {}",
-            a.scope.config,
-            PRESETS.join(", ")
-        )));
-    }
     let split = a.mpi.mpi_split.unwrap_or(MpiSplit::Batch);
-    if a.batch == 0 {
-        return Err(CliError::User("--batch must be at least 1".into()));
-    }
-    if split == MpiSplit::Batch && a.batch < c.size() {
+    let Some(backend) = a.backend.circuit() else {
+        return Err(CliError::User(
+            "--backend reference evaluates no circuit: nothing to share over MPI ranks".into(),
+        ));
+    };
+    let s = crate::run::setup(a)?;
+    let batch = s.batch;
+    if split == MpiSplit::Batch && batch < c.size() {
         return Err(CliError::User(format!(
-            "--batch {} is smaller than the {} MPI ranks: each rank needs at least one instance \
-             (use a larger batch, fewer ranks, or --mpi-split instances)",
-            a.batch,
+            "--batch {batch} is smaller than the {} MPI ranks: each rank needs at least one \
+             instance (use a larger batch, fewer ranks, or --mpi-split instances)",
             c.size()
         )));
     }
-    if !(a.memory_budget.is_finite() && a.memory_budget > 0.0) {
-        return Err(CliError::User(format!(
-            "--memory-budget {}: a positive number of GiB is needed",
-            a.memory_budget
-        )));
-    }
-    let cfg = a.scope.config()?;
-    let until: Until = a.scope.until.into();
-    let w = provider(&cfg, a.weights.as_deref(), a.seed)?;
+    let (cfg, w, until, all, budget) = (s.cfg, s.w, s.until, s.inputs, s.budget);
     let rec = record_with(
         &cfg,
         w.as_ref(),
@@ -177,16 +168,14 @@ fn prepare(c: &Cluster, a: &RunArgs) -> Result<Prepared, CliError> {
             until,
         },
     )
-    .map_err(|e| CliError::User(format!("cannot record {}: {e}", a.scope.config)))?;
-    let all = inputs(&cfg, a.batch, a.seed);
+    .map_err(|e| CliError::User(format!("cannot record {}: {e}", s.label)))?;
     let inputs = match split {
         MpiSplit::Batch => {
-            let r = share(a.batch as u64, c.size(), c.rank());
+            let r = share(batch as u64, c.size(), c.rank());
             all[r.start as usize..r.end as usize].to_vec()
         }
         MpiSplit::Instances => all,
     };
-    let budget = budget_bytes(a.memory_budget);
     let need = tensor_peak_bytes(&rec.program, inputs.len());
     if need > budget as u128 {
         return Err(CliError::User(format!(
@@ -203,7 +192,7 @@ fn prepare(c: &Cluster, a: &RunArgs) -> Result<Prepared, CliError> {
     };
     let g = c.gpu_options();
     let (evs, why) = common::choose(
-        a.backend,
+        backend,
         || Ok(Ev::Cpu(CpuProgramEvaluator::new(opts.clone()))),
         || -> Result<Ev, EvalError> {
             let ctx = Arc::new(GpuContext::new(&g)?);
@@ -219,6 +208,8 @@ fn prepare(c: &Cluster, a: &RunArgs) -> Result<Prepared, CliError> {
         },
     )?;
     Ok(Prepared {
+        label: s.label,
+        batch,
         cfg,
         w,
         rec,
@@ -227,10 +218,6 @@ fn prepare(c: &Cluster, a: &RunArgs) -> Result<Prepared, CliError> {
         why,
         split,
     })
-}
-
-fn budget_bytes(gib: f64) -> u64 {
-    (gib * (1u64 << 30) as f64).min(u64::MAX as f64) as u64
 }
 
 /// One evaluator's run on this rank.
@@ -302,7 +289,7 @@ fn check(c: &Cluster, a: &RunArgs, p: &Prepared, l: &Local) -> Result<(u64, f64)
     let (lo, hi) = match p.split {
         MpiSplit::Batch => (0, got.len()),
         MpiSplit::Instances => {
-            let r = share(a.batch as u64, c.size(), c.rank());
+            let r = share(p.batch as u64, c.size(), c.rank());
             (r.start as usize, r.end as usize)
         }
     };
@@ -355,7 +342,7 @@ fn run(c: &Cluster, a: &RunArgs) -> Result<Outcome, CliError> {
             l.stats.gate_evals as f64,
             l.stats.term_evals as f64,
             bad as f64,
-            share_len(a, c) as f64,
+            share_len(&p, c) as f64,
             l.split_applications as f64,
             l.words_received as f64,
         ]);
@@ -369,8 +356,8 @@ fn run(c: &Cluster, a: &RunArgs) -> Result<Outcome, CliError> {
 }
 
 /// The batch instances this rank checks.
-fn share_len(a: &RunArgs, c: &Cluster) -> u64 {
-    let r = share(a.batch as u64, c.size(), c.rank());
+fn share_len(p: &Prepared, c: &Cluster) -> u64 {
+    let r = share(p.batch as u64, c.size(), c.rank());
     r.end - r.start
 }
 
@@ -417,9 +404,9 @@ fn report(
     }
     let first = &evaluators[0];
     let summary = serde_json::json!({
-        "config": a.scope.config, "p": p.cfg.fmt.p(), "q": p.cfg.fmt.q(),
+        "config": p.label, "p": p.cfg.fmt.p(), "q": p.cfg.fmt.q(),
         "until": match p.rec.until { Until::Tokens => "tokens", Until::Image => "image" },
-        "batch": a.batch, "ranks": c.size(),
+        "batch": p.batch, "ranks": c.size(),
         "mpi_split": match p.split { MpiSplit::Batch => "batch", MpiSplit::Instances => "instances" },
         "backend": names.join(", "), "backend_reason": p.why,
         "gates": counts.gates as f64, "terms": counts.terms as f64,

@@ -58,7 +58,7 @@ pub enum RunBackend {
 
 impl RunBackend {
     /// The circuit evaluators' backend, `None` for the reference alone.
-    fn circuit(self) -> Option<Backend> {
+    pub(crate) fn circuit(self) -> Option<Backend> {
         match self {
             RunBackend::Auto => Some(Backend::Auto),
             RunBackend::Cpu => Some(Backend::Cpu),
@@ -237,19 +237,19 @@ fn refuse(what: &str, batch: usize, need: u128, a: &RunArgs) -> CliError {
 
 /// Everything a run needs before the reference passes: checked options, configuration,
 /// weights and inputs.
-struct Setup {
-    label: String,
-    cfg: VarConfig,
-    inferred: bool,
-    w: Box<dyn WeightProvider>,
-    until: Until,
-    batch: usize,
-    budget: u64,
-    host_bytes: u128,
-    inputs: Vec<VarInput>,
+pub(crate) struct Setup {
+    pub(crate) label: String,
+    pub(crate) cfg: VarConfig,
+    pub(crate) inferred: bool,
+    pub(crate) w: Box<dyn WeightProvider>,
+    pub(crate) until: Until,
+    pub(crate) batch: usize,
+    pub(crate) budget: u64,
+    pub(crate) host_bytes: u128,
+    pub(crate) inputs: Vec<VarInput>,
 }
 
-fn setup(a: &RunArgs) -> Result<Setup, CliError> {
+pub(crate) fn setup(a: &RunArgs) -> Result<Setup, CliError> {
     if a.config_given && !PRESETS.contains(&a.scope.config.as_str()) {
         return Err(CliError::User(format!(
             "unknown configuration {:?}; presets: {}",

@@ -802,7 +802,7 @@ fn to_batch(rows: u32, instances: usize, out: &[u32], w: usize) -> Result<Batch,
             words[r * wpr + j] = lo | hi << 32;
         }
     }
-    Batch::from_words(rows, instances, words)
+    Ok(Batch::from_words(rows, instances, words)?)
 }
 
 impl Evaluator for GpuEvaluator {

@@ -800,7 +800,7 @@ fn gather(
                 Ok(())
             })?;
     }
-    Batch::from_words(tp.circuit.num_inputs, lanes, words)
+    Ok(Batch::from_words(tp.circuit.num_inputs, lanes, words)?)
 }
 
 /// Write the lane outputs of instances `i0 .. i0 + cnt` into the output tensors.

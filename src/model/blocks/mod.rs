@@ -46,7 +46,7 @@ pub use transformer::{var_transformer, LayerWeights};
 
 /// A tensor of new circuit inputs of `shape`: element `k` (row-major) is the float input word
 /// named `"{name}.{k}"`. Inputs are therefore laid out element after element, each
-/// `fmt.width()` bits, in row-major order (the order [`crate::eval::Batch::pack_fields`] needs).
+/// `fmt.width()` bits, in row-major order (the order [`crate::circuit::Batch::pack_fields`] needs).
 pub fn circuit_input(
     a: &mut CircuitArith<'_>,
     name: &str,

@@ -22,8 +22,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::circuit::program::Program;
+use crate::circuit::Batch;
 use crate::circuit::{Builder, Circuit, Lit};
-use crate::eval::Batch;
 use crate::float::Float;
 use crate::gadgets::float::FloatWord;
 

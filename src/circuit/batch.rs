@@ -1,6 +1,23 @@
 //! Bit-sliced batches: wire-major, instance-minor, 64 instances per `u64` word.
+//!
+//! The input and output layout shared by the evaluators (`crate::eval`) and the model's
+//! packing of instances (`crate::model`); it depends on neither.
 
-use super::EvalError;
+/// A batch whose shape does not fit what it is built from or unpacked into.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum BatchError {
+    /// An instance's bit count differs from the batch's row count.
+    #[error("input width mismatch: the circuit has {expected} inputs, the batch has {got} rows")]
+    InputWidth {
+        /// The row count expected.
+        expected: usize,
+        /// The bits given.
+        got: usize,
+    },
+    /// Any other shape mismatch (words, fields, widths).
+    #[error("bad batch shape: {0}")]
+    Shape(String),
+}
 
 /// A batch of `instances` evaluations of `rows` bits each, bit-sliced.
 ///
@@ -45,11 +62,11 @@ impl Batch {
         rows: u32,
         instances: usize,
         mut words: Vec<u64>,
-    ) -> Result<Batch, EvalError> {
+    ) -> Result<Batch, BatchError> {
         let words_per_row = instances.div_ceil(64);
         let expected = rows as usize * words_per_row;
         if words.len() != expected {
-            return Err(EvalError::BatchShape(format!(
+            return Err(BatchError::Shape(format!(
                 "{} words given for {rows} rows of {instances} instances, expected {expected}",
                 words.len()
             )));
@@ -70,11 +87,11 @@ impl Batch {
 
     /// Pack per-instance bit vectors: `bits[i][r]` is row `r` of instance `i`; every instance
     /// must have exactly `rows` bits.
-    pub fn from_instances(rows: u32, bits: &[Vec<bool>]) -> Result<Batch, EvalError> {
+    pub fn from_instances(rows: u32, bits: &[Vec<bool>]) -> Result<Batch, BatchError> {
         let mut b = Batch::zeros(rows, bits.len());
         for (i, v) in bits.iter().enumerate() {
             if v.len() != rows as usize {
-                return Err(EvalError::InputWidth {
+                return Err(BatchError::InputWidth {
                     expected: rows as usize,
                     got: v.len(),
                 });
@@ -98,12 +115,12 @@ impl Batch {
     /// Pack numeric fields: each instance is a list of values, value `k` of width `widths[k]`
     /// bits (least significant bit in the lowest row), fields in consecutive rows.
     /// A value wider than its field, or a wrong number of fields, is an error.
-    pub fn pack_fields(widths: &[u32], values: &[Vec<u64>]) -> Result<Batch, EvalError> {
+    pub fn pack_fields(widths: &[u32], values: &[Vec<u64>]) -> Result<Batch, BatchError> {
         let rows: u32 = widths.iter().sum();
         let mut b = Batch::zeros(rows, values.len());
         for (i, v) in values.iter().enumerate() {
             if v.len() != widths.len() {
-                return Err(EvalError::BatchShape(format!(
+                return Err(BatchError::Shape(format!(
                     "instance {i} has {} fields, expected {}",
                     v.len(),
                     widths.len()
@@ -112,7 +129,7 @@ impl Batch {
             let mut r = 0u32;
             for (k, (&x, &w)) in v.iter().zip(widths).enumerate() {
                 if w < 64 && x >> w != 0 {
-                    return Err(EvalError::BatchShape(format!(
+                    return Err(BatchError::Shape(format!(
                         "instance {i} field {k}: value {x:#x} does not fit in {w} bits"
                     )));
                 }
@@ -129,10 +146,10 @@ impl Batch {
 
     /// Unpack numeric fields (the inverse of [`Batch::pack_fields`]); fields wider than 64 bits
     /// keep their low 64 bits. Errors when the widths do not add up to the row count.
-    pub fn unpack_fields(&self, widths: &[u32]) -> Result<Vec<Vec<u64>>, EvalError> {
+    pub fn unpack_fields(&self, widths: &[u32]) -> Result<Vec<Vec<u64>>, BatchError> {
         let total: u64 = widths.iter().map(|&w| w as u64).sum();
         if total != self.rows as u64 {
-            return Err(EvalError::BatchShape(format!(
+            return Err(BatchError::Shape(format!(
                 "field widths add up to {total}, the batch has {} rows",
                 self.rows
             )));
