@@ -30,8 +30,6 @@ mod weights_arg;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use common::{CliError, Outcome};
-
 /// Compile VAR forward passes into constant-depth threshold circuits and evaluate them.
 #[derive(Parser, Debug)]
 #[command(name = "tcvar", version, about, long_about = None)]
@@ -115,16 +113,5 @@ fn main() {
         Some(Cmd::Eval(a)) => files::eval(&a),
         Some(Cmd::Export(a)) => files::export(&a),
     };
-    match result {
-        Ok(Outcome::Ok) => {}
-        Ok(Outcome::Mismatch) => std::process::exit(1),
-        Err(CliError::User(msg)) => {
-            eprintln!("error: {msg}");
-            std::process::exit(2);
-        }
-        Err(CliError::Failure(msg)) => {
-            eprintln!("failure: {msg}");
-            std::process::exit(1);
-        }
-    }
+    std::process::exit(common::conclude(&result));
 }

@@ -55,6 +55,23 @@ pub struct FormatsArgs {
 }
 
 /// Whether progress bars may be drawn.
+/// Prints a command's error, if any, as one line on stderr and gives the process's exit
+/// status: 0 when every check held, 1 for a mismatch or a failure, 2 for a user error.
+pub fn conclude(result: &Result<Outcome, CliError>) -> i32 {
+    match result {
+        Ok(Outcome::Ok) => 0,
+        Ok(Outcome::Mismatch) => 1,
+        Err(CliError::User(msg)) => {
+            eprintln!("error: {msg}");
+            2
+        }
+        Err(CliError::Failure(msg)) => {
+            eprintln!("failure: {msg}");
+            1
+        }
+    }
+}
+
 pub fn progress_allowed(quiet: bool, json: bool) -> bool {
     !quiet && !json && std::io::stderr().is_terminal()
 }

@@ -49,8 +49,9 @@ pub struct MpiArgs {
 }
 
 /// The hook of `tcvar run`: `Some` (the distributed run's result) when started by an MPI
-/// launcher or given `--mpi-split`. On ranks other than 0 it never returns: they exit with the
-/// job's status after MPI is finalised, printing nothing.
+/// launcher or given `--mpi-split`, and only when MPI cannot start: once it has, no rank returns.
+/// Every rank exits with its status after MPI is finalised; rank 0 alone prints (the summary,
+/// or the job's first error as one line).
 pub fn hook(a: &RunArgs) -> Option<Result<Outcome, CliError>> {
     if a.mpi.mpi_split.is_none() && !launched_by_mpi() {
         return None;
@@ -61,15 +62,18 @@ pub fn hook(a: &RunArgs) -> Option<Result<Outcome, CliError>> {
     };
     share_cores(&cluster);
     let res = run(&cluster, a);
-    if cluster.is_root() {
-        drop(cluster);
-        return Some(res);
-    }
-    let code = match res {
-        Ok(Outcome::Ok) => 0,
-        Ok(Outcome::Mismatch) | Err(CliError::Failure(_)) => 1,
-        Err(CliError::User(_)) => 2,
+    // Rank 0 prints before MPI is finalised: a rank that exits with a non-zero status after
+    // finalising may have the launcher end the job before a later message is written.
+    let code = if cluster.is_root() {
+        crate::common::conclude(&res)
+    } else {
+        match res {
+            Ok(Outcome::Ok) => 0,
+            Ok(Outcome::Mismatch) | Err(CliError::Failure(_)) => 1,
+            Err(CliError::User(_)) => 2,
+        }
     };
+    let _ = std::io::Write::flush(&mut std::io::stderr());
     drop(cluster);
     std::process::exit(code);
 }
