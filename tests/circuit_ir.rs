@@ -478,7 +478,7 @@ fn check_stats(c: &Circuit) {
         .map(|(p, s)| (p.as_str(), s))
         .chain([("", &whole)])
     {
-        let (mut gates, mut wires, mut maj, mut maxw) = (0u64, 0u64, 0u128, 0u64);
+        let (mut gates, mut fan_in, mut maj, mut maxw) = (0u64, 0u64, 0u128, 0u64);
         let mut forms = std::collections::BTreeSet::new();
         let mut d = vec![0u32; c.nodes.len()];
         let mut depth = 0;
@@ -491,7 +491,7 @@ fn check_stats(c: &Circuit) {
             }
             let ws = terms(form.index());
             gates += 1;
-            wires += ws.len() as u64;
+            fan_in += ws.len() as u64;
             maj += ws.iter().map(|x| x.unsigned_abs() as u128).sum::<u128>();
             maxw = maxw.max(ws.iter().map(|x| x.unsigned_abs()).max().unwrap());
             forms.insert(form.index());
@@ -506,7 +506,7 @@ fn check_stats(c: &Circuit) {
         }
         let form_terms: u64 = forms.iter().map(|&f| terms(f).len() as u64).sum();
         assert_eq!(s.gates, gates, "region {p:?}");
-        assert_eq!(s.wires, wires, "region {p:?}");
+        assert_eq!(s.fan_in, fan_in, "region {p:?}");
         assert_eq!(s.majority_size, maj, "region {p:?}");
         assert_eq!(s.max_abs_weight, maxw, "region {p:?}");
         assert_eq!(s.forms, forms.len() as u64, "region {p:?}");
@@ -531,18 +531,18 @@ fn stats_of_a_hand_built_circuit() {
     let mut b = Builder::new();
     let x = b.input_word("x", 4).unwrap();
     b.push_region("top").unwrap();
-    let a = b.and(&[x[0], x[1], x[2]]).unwrap(); // 3 wires, |w| sum 3
+    let a = b.and(&[x[0], x[1], x[2]]).unwrap(); // fan-in 3, |w| sum 3
     b.push_region("inner").unwrap();
     let bank = b
         .bank(&[(x[0], 3), (x[1], -5), (a, 2)], &[1, 2, 4])
         .unwrap(); // 3 gates on 1 form
     b.pop_region().unwrap();
-    let o = b.or(&[bank[0], bank[2], !x[3]]).unwrap(); // 3 wires
+    let o = b.or(&[bank[0], bank[2], !x[3]]).unwrap(); // fan-in 3
     b.pop_region().unwrap();
     b.output_word("y", &[o, !bank[1]]).unwrap();
     let c = b.finish();
     let s = c.stats();
-    assert_eq!((s.gates, s.wires, s.forms, s.form_terms), (5, 15, 3, 9));
+    assert_eq!((s.gates, s.fan_in, s.forms, s.form_terms), (5, 15, 3, 9));
     assert_eq!(s.max_abs_weight, 5);
     assert_eq!(s.majority_size, 3 + 3 * 10 + 3);
     assert_eq!(s.depth, 3);
@@ -551,7 +551,7 @@ fn stats_of_a_hand_built_circuit() {
     let paths: Vec<&str> = r.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(paths, ["", "top", "top.inner"]);
     assert_eq!((r[1].1.gates, r[1].1.depth, r[1].1.forms), (5, 3, 3));
-    assert_eq!((r[2].1.gates, r[2].1.depth, r[2].1.wires), (3, 1, 9));
+    assert_eq!((r[2].1.gates, r[2].1.depth, r[2].1.fan_in), (3, 1, 9));
     assert_eq!(r[2].1.outputs, 1);
     assert_eq!(r[0].1.inputs, 4);
     assert!(r[1].1.memory.is_none());
@@ -611,14 +611,14 @@ fn builder_error_cases() {
     ));
     // Extreme i128 thresholds fold to constants instead of overflowing.
     let t = b
-        .bank_wide(
+        .bank_i128(
             &[(!x[0], i64::MAX), (Lit::TRUE, i64::MAX)],
             &[i128::MIN, i128::MAX],
         )
         .unwrap();
     assert_eq!(t, [Lit::TRUE, Lit::FALSE]);
     let t = b
-        .bank_wide(
+        .bank_i128(
             &[(x[0], i64::MIN), (Lit::TRUE, i64::MIN)],
             &[i128::MIN, i128::MAX],
         )

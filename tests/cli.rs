@@ -89,7 +89,7 @@ fn run_json_matches_the_library() {
         "backend",
         "gates",
         "terms",
-        "wires",
+        "fan_in",
         "depth",
         "depth_by_phase",
         "gates_by_phase",
@@ -125,7 +125,7 @@ fn run_json_matches_the_library() {
     let c = rec.program.counts();
     assert_eq!(v["gates"].as_u64(), Some(c.gates as u64));
     assert_eq!(v["terms"].as_u64(), Some(c.terms as u64));
-    assert_eq!(v["wires"].as_u64(), Some(c.wires as u64));
+    assert_eq!(v["fan_in"].as_u64(), Some(c.fan_in as u64));
     assert_eq!(v["depth"].as_u64(), Some(rec.program.depth() as u64));
     let phases = v["depth_by_phase"].as_object().expect("object");
     for r in rec.program.region_counts() {
@@ -198,7 +198,7 @@ fn gadgets_json_matches_the_library() {
         assert_eq!(j["depth"].as_u64(), Some(lib.depth as u64));
         assert_eq!(j["gates"].as_u64(), Some(lib.gates));
         assert_eq!(j["terms"].as_u64(), Some(lib.terms));
-        assert_eq!(j["wires"].as_u64(), Some(lib.wires));
+        assert_eq!(j["fan_in"].as_u64(), Some(lib.fan_in));
         assert_eq!(j["max_weight"].as_u64(), Some(lib.max_weight));
     }
 }
@@ -387,10 +387,10 @@ fn scale_json_matches_the_library() {
         assert_eq!(j["block"], r.block);
         assert_eq!(j["depth"].as_u64(), Some(r.depth as u64));
         assert_eq!(j["gates"].as_u64(), Some(r.gates));
-        assert_eq!(j["wires"].as_u64(), Some(r.wires));
+        assert_eq!(j["fan_in"].as_u64(), Some(r.fan_in));
     }
     assert!(d.join("blocks.csv").exists());
-    assert!(d.join("blocks_wires_vs_n.svg").exists());
+    assert!(d.join("blocks_fan_in_vs_n.svg").exists());
 }
 
 #[test]
@@ -469,7 +469,7 @@ fn stats_json_has_the_documented_fields_and_the_library_counts() {
         "q",
         "gates",
         "terms",
-        "wires",
+        "fan_in",
         "depth",
         "depth_by_phase",
         "gates_by_phase",
@@ -486,7 +486,7 @@ fn stats_json_has_the_documented_fields_and_the_library_counts() {
     let c = rec.program.counts();
     assert_eq!(v["gates"].as_u64(), Some(c.gates as u64));
     assert_eq!(v["terms"].as_u64(), Some(c.terms as u64));
-    assert_eq!(v["wires"].as_u64(), Some(c.wires as u64));
+    assert_eq!(v["fan_in"].as_u64(), Some(c.fan_in as u64));
     assert_eq!(v["depth"].as_u64(), Some(rec.program.depth() as u64));
     assert_eq!(
         v["templates"].as_u64(),

@@ -70,9 +70,9 @@ fn report_p4_p8_p11() {
             // Structural sanity of every row.
             for row in &r.rows {
                 assert!(row.depth >= 1, "{}: depth {}", row.name, row.depth);
-                assert!(row.wires >= row.gates, "{}", row.name);
-                assert!(row.terms <= row.wires, "{}", row.name);
-                assert!(row.maj_size >= row.wires as u128, "{}", row.name);
+                assert!(row.fan_in >= row.gates, "{}", row.name);
+                assert!(row.terms <= row.fan_in, "{}", row.name);
+                assert!(row.maj_size >= row.fan_in as u128, "{}", row.name);
             }
             let j: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
             for key in ["d_std", "d_sum", "d_prod", "d_exp", "d_sqrt"] {
@@ -87,7 +87,7 @@ fn report_p4_p8_p11() {
                     ("depth", row.depth as u64),
                     ("gates", row.gates),
                     ("terms", row.terms),
-                    ("wires", row.wires),
+                    ("fan_in", row.fan_in),
                     ("forms", row.forms),
                     ("max_weight", row.max_weight),
                 ] {
@@ -108,7 +108,7 @@ fn report_rejects_n_below_2() {
 /// the iterated product at n = 16 (above p = 12 only the monomial construction exists, limited
 /// to n p <= 62), whose row is built at its largest n = 2.
 #[test]
-#[ignore = "builds every gadget of F(24,9), among them the 16-operand float sum and dot of ~1e9 wires: about 15 s in release (cargo test --release -- --ignored), minutes in a debug build"]
+#[ignore = "builds every gadget of F(24,9), among them the 16-operand float sum and dot of ~1e9 fan_in: about 15 s in release (cargo test --release -- --ignored), minutes in a debug build"]
 fn report_f24_9_builds_every_gadget() {
     let f = Format::new(24, 9).unwrap();
     let r = gadget_report(f, 16).unwrap();

@@ -130,7 +130,7 @@ fn interp(c: &Circuit, instances: &[Vec<u64>]) -> Vec<Vec<u64>> {
 fn check_interpreter(c: &Circuit, instances: &[Vec<u64>], got: &[Vec<u64>]) {
     let in_widths: Vec<usize> = c.inputs.iter().map(|w| w.bits.len()).collect();
     // eval_single sums every gate's form separately: only affordable for small circuits.
-    let take = if stats(c).wires < 20_000_000 { 8 } else { 0 };
+    let take = if stats(c).fan_in < 20_000_000 { 8 } else { 0 };
     for (inst, g) in instances.iter().zip(got).take(take) {
         let mut bits = Vec::new();
         for (wi, &w) in in_widths.iter().enumerate() {
@@ -562,22 +562,22 @@ fn bad_operands_are_errors() {
 struct Stats {
     depth: u32,
     gates: u64,
-    wires: u64,
+    fan_in: u64,
 }
 
 fn stats(c: &Circuit) -> Stats {
     let mut gates = 0u64;
-    let mut wires = 0u64;
+    let mut fan_in = 0u64;
     for n in &c.nodes {
         if let Node::Gate { form, .. } = *n {
             gates += 1;
-            wires += c.forms.range(form).len() as u64;
+            fan_in += c.forms.range(form).len() as u64;
         }
     }
     Stats {
         depth: c.depth(),
         gates,
-        wires,
+        fan_in,
     }
 }
 
@@ -614,7 +614,7 @@ fn constant_depth_in_n() {
     for (name, g, nmax) in gadgets {
         let mut depths = Vec::new();
         let mut gates = Vec::new();
-        let mut wires = Vec::new();
+        let mut fan_in = Vec::new();
         let mut n = 2;
         while n <= nmax {
             let m = if name == "dot" { 2 * n } else { n };
@@ -626,12 +626,12 @@ fn constant_depth_in_n() {
             b.output_word("o", &out).unwrap();
             let s = stats(&b.finish());
             println!(
-                "{name} n = {n}: depth {} gates {} wires {}",
-                s.depth, s.gates, s.wires
+                "{name} n = {n}: depth {} gates {} fan-in {}",
+                s.depth, s.gates, s.fan_in
             );
             depths.push((n, s.depth));
             gates.push((n, s.gates));
-            wires.push((n, s.wires));
+            fan_in.push((n, s.fan_in));
             n *= 2;
         }
         let d8 = depths.iter().find(|d| d.0 == 8).unwrap().1;
@@ -641,7 +641,7 @@ fn constant_depth_in_n() {
             }
         }
         let big: Vec<(usize, u64)> = gates.iter().copied().filter(|g| g.0 >= 8).collect();
-        let bigw: Vec<(usize, u64)> = wires.iter().copied().filter(|g| g.0 >= 8).collect();
+        let bigw: Vec<(usize, u64)> = fan_in.iter().copied().filter(|g| g.0 >= 8).collect();
         let (sg, sw) = (slope(&big), slope(&bigw));
         println!("{name}: gate slope {sg:.3}, wire slope {sw:.3}");
         assert!(sg < 2.2, "{name}: gate count slope {sg}");

@@ -1,7 +1,7 @@
 //! The iterated float product: bit-exact against
 //! `Format::product` (exhaustive pairs at F(4,4); random operand lists of many shapes for
 //! n = 2, 3, 8, 64, 256 at F(4,4) and F(8,5)), constant depth for n >= 8 and polynomial size
-//! (fitted log-log slopes of gates and wires below 2.2) for n = 2..1024 at F(8,5), and errors
+//! (fitted log-log slopes of gates and fan-in below 2.2) for n = 2..1024 at F(8,5), and errors
 //! instead of panics.
 
 use rand::{Rng, SeedableRng};
@@ -326,33 +326,33 @@ fn slope(xs: &[f64], ys: &[f64]) -> f64 {
 }
 
 /// Constant depth for n >= 8 and polynomial size: n = 2, 4, ..., 1024 at F(8,5); the fitted
-/// log-log slopes of gates and wires over n >= 8 stay below 2.2.
+/// log-log slopes of gates and fan-in over n >= 8 stay below 2.2.
 #[test]
 fn product_depth_constant_and_size_slope_f85() {
     let f = fmt(8, 5);
     let mut ns = Vec::new();
-    let (mut gates, mut wires) = (Vec::new(), Vec::new());
+    let (mut gates, mut fan_in) = (Vec::new(), Vec::new());
     let mut n = 2usize;
     while n <= 1024 {
         let c = build(f, n);
         let st = c.stats();
         println!(
-            "n={n:5} depth {} gates {} wires {} forms {} form_terms {}",
-            st.depth, st.gates, st.wires, st.forms, st.form_terms
+            "n={n:5} depth {} gates {} fan-in {} forms {} form_terms {}",
+            st.depth, st.gates, st.fan_in, st.forms, st.form_terms
         );
         if n >= LOG_MIN_OPERANDS {
             assert_eq!(st.depth, LOG_DEPTH, "n = {n}");
             ns.push(n as f64);
             gates.push(st.gates as f64);
-            wires.push(st.wires as f64);
+            fan_in.push(st.fan_in as f64);
         } else {
             assert!(st.depth <= LOG_DEPTH, "n = {n}: depth {}", st.depth);
         }
         n *= 2;
     }
-    let (sg, sw) = (slope(&ns, &gates), slope(&ns, &wires));
-    println!("fitted slopes: gates {sg:.3}, wires {sw:.3}");
-    assert!(sg < 2.2 && sw < 2.2, "slopes gates {sg}, wires {sw}");
+    let (sg, sw) = (slope(&ns, &gates), slope(&ns, &fan_in));
+    println!("fitted slopes: gates {sg:.3}, fan-in {sw:.3}");
+    assert!(sg < 2.2 && sw < 2.2, "slopes gates {sg}, fan-in {sw}");
 }
 
 /// Depth is the same (LOG_DEPTH) for every n >= 8 at other formats with p >= 3 (a sample of
@@ -430,10 +430,10 @@ fn product_size_table() {
         let c = build(f, n);
         let st = c.stats();
         println!(
-            "{f} n={n:5} depth {} gates {} wires {} forms {} form_terms {} build {:.2}s",
+            "{f} n={n:5} depth {} gates {} fan-in {} forms {} form_terms {} build {:.2}s",
             st.depth,
             st.gates,
-            st.wires,
+            st.fan_in,
             st.forms,
             st.form_terms,
             t.elapsed().as_secs_f64()

@@ -33,7 +33,7 @@ fn run(c: &Circuit, instances: &[Vec<u64>]) -> Vec<Vec<u64>> {
 /// Cross-check the evaluator against `Circuit::eval_single` on the first `k` instances
 /// (`eval_single` sums every gate's form separately: only for circuits of < 20M wires).
 fn check_single(c: &Circuit, instances: &[Vec<u64>], got: &[Vec<u64>], k: usize) {
-    if c.stats().wires >= 20_000_000 {
+    if c.stats().fan_in >= 20_000_000 {
         return;
     }
     let in_widths: Vec<usize> = c.inputs.iter().map(|w| w.bits.len()).collect();

@@ -1022,22 +1022,22 @@ fn depth_switch_at_documented_widths() {
     );
 }
 
-/// Gates and wires (sum of every gate's fan-in) of a gadget over n words.
+/// Gates and fan-in sum (every gate's fan-in, added up) of a gadget over n words.
 fn size_of(n: usize, w: usize, f: fn(&mut Builder, &[Vec<Lit>]) -> Vec<Lit>) -> (f64, f64) {
     let (c, _) = build(&vec![w; n], |b, x| vec![f(b, x)]);
     let mut gates = 0f64;
-    let mut wires = 0f64;
+    let mut fan_in = 0f64;
     for node in &c.nodes {
         if let Node::Gate { form, .. } = *node {
             gates += 1.0;
-            wires += c.forms.terms(form).0.len() as f64;
+            fan_in += c.forms.terms(form).0.len() as f64;
         }
     }
-    (gates, wires)
+    (gates, fan_in)
 }
 
 /// Size grows polynomially: the log-log slope from n = 32 to n = 256 is below 2.2 for the
-/// all-pairs gadgets and below 2.2 for iterated addition (whose wires grow as n^2 * w because each
+/// all-pairs gadgets and below 2.2 for iterated addition (whose fan-in grows as n^2 * w because each
 /// output bit's staircase has about 2n thresholds reading one shared form).
 #[test]
 fn size_grows_at_most_quadratically() {
@@ -1052,7 +1052,7 @@ fn size_grows_at_most_quadratically() {
         let (g2, w2) = size_of(256, w, f);
         let sg = (g2 / g1).ln() / 8f64.ln();
         let sw = (w2 / w1).ln() / 8f64.ln();
-        eprintln!("{name} w {w}: n=32 gates {g1} wires {w1}; n=256 gates {g2} wires {w2}; slopes {sg:.2} {sw:.2}");
+        eprintln!("{name} w {w}: n=32 gates {g1} fan-in {w1}; n=256 gates {g2} fan-in {w2}; slopes {sg:.2} {sw:.2}");
         assert!(sg < 2.2 && sw < 2.2, "{name}: slopes {sg} {sw}");
     }
 }

@@ -312,7 +312,7 @@ fn block_depths_respect_the_lemmas() {
 }
 
 /// Wire-count exponent bounds derived from the construction (see docs/blocks.md): an iterated
-/// sum of k terms has O(k) gates of fan-in O(k), i.e. O(k^2) wires; every other operation is a
+/// sum of k terms has O(k) gates of fan-in O(k), i.e. O(k^2) fan-in; every other operation is a
 /// gadget of constant size. Returns the exponents of n and of d.
 fn slope_bounds(block: &str) -> (f64, f64) {
     match block {
@@ -342,7 +342,7 @@ fn rows_of<'a>(rows: &'a [SweepRow], block: &str, m: usize) -> Vec<&'a SweepRow>
 }
 
 /// Depth identical over the whole grid, depth within the formula, and the log-log slopes of
-/// wires in n (at the largest d) and in d (at the largest n) below the bounds.
+/// fan-in in n (at the largest d) and in d (at the largest n) below the bounds.
 fn check_scaling(rows: &[SweepRow], ns: &[usize], ds: &[usize]) {
     println!("{}", blocks::to_csv(rows));
     let mut names: Vec<(&str, usize)> = rows.iter().map(|r| (r.block, r.m)).collect();
@@ -367,18 +367,18 @@ fn check_scaling(rows: &[SweepRow], ns: &[usize], ds: &[usize]) {
         let pn: Vec<(f64, f64)> = rs
             .iter()
             .filter(|r| r.d == dmax)
-            .map(|r| (r.n as f64, r.wires as f64))
+            .map(|r| (r.n as f64, r.fan_in as f64))
             .collect();
         let pd: Vec<(f64, f64)> = rs
             .iter()
             .filter(|r| r.n == nmax)
-            .map(|r| (r.d as f64, r.wires as f64))
+            .map(|r| (r.d as f64, r.fan_in as f64))
             .collect();
         let sn = loglog_slope(&pn).unwrap();
         let sd = loglog_slope(&pd).unwrap();
         let (bn, bd) = slope_bounds(name);
         println!(
-            "slopes {name} m={m}: wires ~ n^{sn:.3} (bound {bn} + {SLOPE_SLACK}), d^{sd:.3} (bound {bd} + {SLOPE_SLACK}); depth {} (formula {})",
+            "slopes {name} m={m}: fan-in ~ n^{sn:.3} (bound {bn} + {SLOPE_SLACK}), d^{sd:.3} (bound {bd} + {SLOPE_SLACK}); depth {} (formula {})",
             depths[0], rs[0].bound
         );
         assert!(sn <= bn + SLOPE_SLACK, "{name}: slope in n {sn} > {bn}");
@@ -387,7 +387,7 @@ fn check_scaling(rows: &[SweepRow], ns: &[usize], ds: &[usize]) {
 }
 
 #[test]
-fn sweep_depth_is_constant_and_wires_grow_polynomially() {
+fn sweep_depth_is_constant_and_fan_in_grows_polynomially() {
     // Thresholds past which the depth is identical: d >= 2 (every sum has two terms or more);
     // for maps (interp, conv) n >= 9 (the interpolation's source map is at least 2x2); for token
     // blocks n >= 2; for the transformer n >= 9 (no layer up-samples a single pixel).
@@ -449,13 +449,13 @@ fn sweep_report() {
         let sn = loglog_slope(
             &rs.iter()
                 .filter(|r| r.d == dmax)
-                .map(|r| (r.n as f64, r.wires as f64))
+                .map(|r| (r.n as f64, r.fan_in as f64))
                 .collect::<Vec<_>>(),
         );
         let sd = loglog_slope(
             &rs.iter()
                 .filter(|r| r.n == nmax)
-                .map(|r| (r.d as f64, r.wires as f64))
+                .map(|r| (r.d as f64, r.fan_in as f64))
                 .collect::<Vec<_>>(),
         );
         let depths: Vec<u32> = rs.iter().map(|r| r.depth).collect();

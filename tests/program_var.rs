@@ -52,7 +52,7 @@ fn micro_program_flattened_equals_reference() {
         rec.program.num_applications(),
         c.gates,
         c.terms,
-        c.wires,
+        c.fan_in,
         rec.program.depth()
     );
     let t = std::time::Instant::now();
@@ -72,7 +72,7 @@ fn micro_program_flattened_equals_reference() {
     );
     assert_eq!(st.gates as u128, c.gates);
     assert_eq!(st.form_terms as u128, c.terms);
-    assert_eq!(st.wires as u128, c.wires);
+    assert_eq!(st.fan_in as u128, c.fan_in);
     assert_eq!(flat.depth(), rec.program.depth());
     let ins = inputs(&cfg, 8, 7);
     let vals = rec.input_values(&ins).unwrap();

@@ -207,7 +207,7 @@ fn flatten(prog: &Program, w: &dyn WeightProvider) -> Flat {
     let s = circuit.stats_with_levelized(&lv);
     assert_eq!(s.gates as u128, c.gates, "flattened gates");
     assert_eq!(s.form_terms as u128, c.terms, "flattened terms");
-    assert_eq!(s.wires as u128, c.wires, "flattened wires");
+    assert_eq!(s.fan_in as u128, c.fan_in, "flattened wires");
     assert_eq!(s.depth, prog.depth(), "flattened depth");
     // The layout: one word per element, `{tensor}` or `{tensor}.{k}`, in program order.
     let words = |ts: &mut dyn Iterator<Item = (&str, TensorId)>, one: bool| {
@@ -802,7 +802,7 @@ fn decoder_circuit_equals_reference() {
         prog.depth(),
         c.gates,
         c.terms,
-        c.wires,
+        c.fan_in,
         prog.templates.len(),
         prog.num_applications(),
         t1 - t0,
@@ -1267,7 +1267,7 @@ fn decoder_sizes_report() {
             prog.depth(),
             c.gates,
             c.terms,
-            c.wires,
+            c.fan_in,
             c.instances,
             prog.templates.len(),
             prog.num_applications(),

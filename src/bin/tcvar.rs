@@ -49,7 +49,7 @@ enum Cmd {
     Gadgets(gadgets::GadgetsArgs),
     /// Depth and size sweeps over n, d and the number of scales, as CSV and SVG plots.
     Scale(scale::ScaleArgs),
-    /// Exact gates, terms, wires and depth of a configuration's circuit (any preset, any
+    /// Exact gates, terms, fan-in and depth of a configuration's circuit (any preset, any
     /// format), counted from its uniform program without building it.
     Stats(stats::StatsArgs),
     /// Build a circuit and save it to a file.

@@ -11,8 +11,8 @@ use super::netlist::{Circuit, Forms, Node, Region, Word};
 /// partial sum of a form fits in `i64` with room to spare.
 pub const MAX_WEIGHT_SUM: i128 = 1 << 62;
 
-/// Largest number of wires (literals keep a complement bit in a `u32`).
-pub const MAX_WIRES: u64 = (1 << 31) - 1;
+/// Largest number of nodes (literals keep a complement bit in a `u32`).
+pub const MAX_NODES: u64 = (1 << 31) - 1;
 
 /// Builds a [`Circuit`] gate by gate.
 ///
@@ -261,8 +261,8 @@ impl Builder {
         Ok(())
     }
 
-    /// Number of wires so far (constant, inputs and gates).
-    pub fn num_wires(&self) -> usize {
+    /// Number of nodes so far (constant, inputs and gates).
+    pub fn num_nodes(&self) -> usize {
         self.nodes.len()
     }
 
@@ -296,12 +296,12 @@ impl Builder {
     /// A bank: the gates `[sum_i w_i * l_i >= theta_k]` for every `theta_k`, sharing one form.
     pub fn bank(&mut self, terms: &[(Lit, i64)], thetas: &[i64]) -> Result<Vec<Lit>> {
         let t128: Vec<i128> = thetas.iter().map(|&t| t as i128).collect();
-        self.bank_wide(terms, &t128)
+        self.bank_i128(terms, &t128)
     }
 
     /// [`Builder::bank`] with `i128` weights accumulation and thresholds, for callers whose
     /// thresholds are computed with offsets that may leave `i64` before normalisation.
-    pub fn bank_wide(&mut self, terms: &[(Lit, i64)], thetas: &[i128]) -> Result<Vec<Lit>> {
+    pub fn bank_i128(&mut self, terms: &[(Lit, i64)], thetas: &[i128]) -> Result<Vec<Lit>> {
         // 1. Negation and constant folding into (wire, weight) pairs plus a constant offset.
         let mut offset: i128 = 0;
         let mut sc = std::mem::take(&mut self.scratch);
@@ -496,15 +496,15 @@ impl Builder {
         if l.wire().index() >= self.nodes.len() {
             return Err(CircuitError::UnknownWire {
                 wire: l.wire().0,
-                wires: self.nodes.len() as u32,
+                nodes: self.nodes.len() as u32,
             });
         }
         Ok(())
     }
 
     fn push_node(&mut self, node: Node, level: u32) -> Result<Wire> {
-        if self.nodes.len() as u64 >= MAX_WIRES {
-            return Err(CircuitError::TooManyWires { limit: MAX_WIRES });
+        if self.nodes.len() as u64 >= MAX_NODES {
+            return Err(CircuitError::TooManyNodes { limit: MAX_NODES });
         }
         self.check_budget(1, 0)?;
         let w = Wire(self.nodes.len() as u32);
@@ -526,7 +526,7 @@ impl Builder {
             cur = self.form_chain[cur as usize];
         }
         if self.forms.wires.len() as u64 + wires.len() as u64 > u32::MAX as u64 {
-            return Err(CircuitError::TooManyWires {
+            return Err(CircuitError::TooManyNodes {
                 limit: u32::MAX as u64,
             });
         }

@@ -19,10 +19,10 @@ pub enum CircuitError {
         /// The offending threshold.
         threshold: i128,
     },
-    /// The circuit would exceed 2^31 - 1 wires (literals carry one complement bit in a `u32`).
-    #[error("circuit too large: more than {limit} wires")]
-    TooManyWires {
-        /// The wire limit.
+    /// The circuit would exceed 2^31 - 1 nodes (literals carry one complement bit in a `u32`).
+    #[error("circuit too large: more than {limit} nodes")]
+    TooManyNodes {
+        /// The node limit.
         limit: u64,
     },
     /// The circuit would exceed the builder's byte limit ([`super::Builder::set_byte_limit`]).
@@ -42,12 +42,12 @@ pub enum CircuitError {
         name: String,
     },
     /// A literal names a wire that does not exist in this builder.
-    #[error("literal refers to wire {wire}, but the circuit has only {wires} wires")]
+    #[error("literal refers to wire {wire}, but the circuit has only {nodes} nodes")]
     UnknownWire {
         /// The wire index.
         wire: u32,
-        /// The number of wires.
-        wires: u32,
+        /// The number of nodes.
+        nodes: u32,
     },
     /// `pop_region` without a matching `push_region`.
     #[error("pop_region called with no open region")]

@@ -34,7 +34,7 @@ use std::path::Path;
 use rustc_hash::FxHashSet;
 use thiserror::Error;
 
-use super::builder::{MAX_WEIGHT_SUM, MAX_WIRES};
+use super::builder::{MAX_NODES, MAX_WEIGHT_SUM};
 use super::ids::{FormId, Lit, RegionId, Wire};
 use super::netlist::{Circuit, Forms, Node, Region, Word};
 
@@ -504,7 +504,7 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// [`super::netlist::Forms`]), so that evaluators, the levelizer and the statistics can rely on
 /// them without checking again:
 ///
-/// - at least one node and at most [`MAX_WIRES`]; `levels` and `node_region` have one entry per
+/// - at least one node and at most [`MAX_NODES`]; `levels` and `node_region` have one entry per
 ///   node; node 0 and only node 0 is `False`; inputs are numbered `0, 1, 2, ...` in node order;
 /// - forms: `offsets` starts at 0, never decreases and ends at the term count; every form has
 ///   at least one term, wires strictly increasing, none is wire 0 or out of range, no zero
@@ -535,8 +535,8 @@ fn check_arrays(c: &Circuit) -> Result<(), FileError> {
     if n == 0 {
         return bad("no nodes (node 0 must be the constant false)".into());
     }
-    if n as u64 > MAX_WIRES {
-        return bad(format!("{n} nodes exceed the limit of {MAX_WIRES}"));
+    if n as u64 > MAX_NODES {
+        return bad(format!("{n} nodes exceed the limit of {MAX_NODES}"));
     }
     if c.levels.len() != n || c.node_region.len() != n {
         return bad(format!(

@@ -2,7 +2,7 @@
 //!
 //! Two kinds of size are reported side by side:
 //! - the *theoretical size* of the threshold circuit, as in the paper: the number of gates and the
-//!   number of wires, i.e. the sum of every gate's fan-in (a gate of a bank reading a form of `k`
+//!   fan-in sum, i.e. every gate's fan-in added up (a gate of a bank reading a form of `k`
 //!   terms counts `k`, even though the form is shared);
 //! - the *evaluation cost*: the number of distinct linear forms read by gates and their terms
 //!   (each form counted once, however many thresholds its bank holds).
@@ -22,8 +22,8 @@ use super::netlist::{Circuit, Node};
 
 /// Statistics of a whole circuit or of one region (a region includes its subregions).
 ///
-/// Invariants: `wires >= gates` when every form has at least one term; `form_terms <= wires`;
-/// `majority_size >= wires`.
+/// Invariants: `fan_in >= gates` when every form has at least one term; `form_terms <= fan_in`;
+/// `majority_size >= fan_in`.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct CircuitStats {
     /// Depth in gates. For a circuit: [`Circuit::depth`] (the largest level of an output). For a
@@ -36,7 +36,7 @@ pub struct CircuitStats {
     /// Number of threshold gates (every threshold of a bank is one gate).
     pub gates: u64,
     /// Sum of the fan-in of every gate: the theoretical wire count.
-    pub wires: u64,
+    pub fan_in: u64,
     /// Number of distinct linear forms read by the gates (evaluation cost: each form once).
     pub forms: u64,
     /// Number of terms of those forms (each form counted once).
@@ -148,7 +148,7 @@ fn accumulate(c: &Circuit, fsum: &[u64], fmax: &[u64], s: &mut CircuitStats, w: 
         Node::Gate { form, .. } => {
             let k = (c.forms.offsets[form.index() + 1] - c.forms.offsets[form.index()]) as u64;
             s.gates += 1;
-            s.wires += k;
+            s.fan_in += k;
             s.majority_size += fsum[form.index()] as u128;
             s.max_abs_weight = s.max_abs_weight.max(fmax[form.index()]);
         }
@@ -226,7 +226,7 @@ impl Circuit {
                 ps.inputs += child.inputs;
                 ps.outputs += child.outputs;
                 ps.gates += child.gates;
-                ps.wires += child.wires;
+                ps.fan_in += child.fan_in;
                 ps.majority_size += child.majority_size;
                 ps.max_abs_weight = ps.max_abs_weight.max(child.max_abs_weight);
             }
@@ -301,7 +301,7 @@ impl CircuitStats {
     pub const TABLE_HEADER: [&'static str; 9] = [
         "depth",
         "gates",
-        "wires",
+        "fan_in",
         "forms",
         "form_terms",
         "max|w|",
@@ -315,7 +315,7 @@ impl CircuitStats {
         [
             self.depth.to_string(),
             self.gates.to_string(),
-            self.wires.to_string(),
+            self.fan_in.to_string(),
             self.forms.to_string(),
             self.form_terms.to_string(),
             self.max_abs_weight.to_string(),
@@ -343,7 +343,7 @@ impl CircuitStats {
         let maj = u64::try_from(self.majority_size)
             .map_or_else(|_| json!(self.majority_size.to_string()), |v| json!(v));
         json!({"depth": self.depth, "inputs": self.inputs, "outputs": self.outputs,
-            "gates": self.gates, "wires": self.wires, "forms": self.forms,
+            "gates": self.gates, "fan_in": self.fan_in, "forms": self.forms,
             "form_terms": self.form_terms, "max_abs_weight": self.max_abs_weight,
             "majority_size": maj, "memory": mem, "levelized": lev})
     }
@@ -409,7 +409,7 @@ impl fmt::Display for CircuitStats {
         writeln!(f, "inputs           {}", self.inputs)?;
         writeln!(f, "outputs          {}", self.outputs)?;
         writeln!(f, "gates            {}", self.gates)?;
-        writeln!(f, "wires (fan-in)   {}", self.wires)?;
+        writeln!(f, "fan-in           {}", self.fan_in)?;
         writeln!(f, "forms            {}", self.forms)?;
         writeln!(f, "form terms       {}", self.form_terms)?;
         writeln!(f, "max |weight|     {}", self.max_abs_weight)?;

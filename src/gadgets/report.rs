@@ -4,7 +4,7 @@
 //! iterated sum, the paper's d_⊕), `d_prod` (the iterated product, d_⊗), `d_exp` and `d_sqrt`.
 //!
 //! Each gadget is built into its own circuit (fresh inputs, its outputs declared) and measured
-//! with [`Circuit::stats`]: depth, gates (every threshold of a bank counts), wires (sum of
+//! with [`Circuit::stats`]: depth, gates (every threshold of a bank counts), fan-in (sum of
 //! fan-ins), distinct forms and their terms, the largest |weight| and the majority-equivalent
 //! size (sum of |weights| over gates).
 //!
@@ -18,7 +18,7 @@
 //!
 //! JSON (`tcvar gadgets --json`, [`GadgetReport::to_json`]): every row has `gadget`, `n`,
 //! `depth`, `gates`, `terms` (total size of the linear forms, each form once: the per-lane
-//! evaluation work), `wires` (sum of fan-ins), and also `forms`, `max_weight`, `maj_size`.
+//! evaluation work), `fan_in` (sum of fan-ins), and also `forms`, `max_weight`, `maj_size`.
 
 use std::fmt;
 
@@ -45,7 +45,7 @@ pub struct GadgetRow {
     /// Threshold gates.
     pub gates: u64,
     /// Wires: the sum of every gate's fan-in.
-    pub wires: u64,
+    pub fan_in: u64,
     /// Distinct linear forms read by gates.
     pub forms: u64,
     /// Terms: the total size of those linear forms, each form once (a bank's shared form counts
@@ -108,7 +108,7 @@ impl GadgetReport {
     }
 
     /// The report as JSON: `{"format", "p", "q", "n", "d_std", "d_sum", "d_prod", "d_exp",
-    /// "d_sqrt", "rows": [{"gadget", "n", "depth", "gates", "terms", "wires", "forms",
+    /// "d_sqrt", "rows": [{"gadget", "n", "depth", "gates", "terms", "fan_in", "forms",
     /// "max_weight", "maj_size"}], "skipped": [{"gadget", "n", "reason"}]}` (`maj_size` as a
     /// number when it fits in a u64, else as a decimal string).
     pub fn to_json(&self) -> String {
@@ -119,7 +119,7 @@ impl GadgetReport {
                 let maj = u64::try_from(r.maj_size)
                     .map_or_else(|_| json!(r.maj_size.to_string()), |v| json!(v));
                 json!({"gadget": r.name, "n": r.n, "depth": r.depth, "gates": r.gates,
-                    "terms": r.terms, "wires": r.wires, "forms": r.forms,
+                    "terms": r.terms, "fan_in": r.fan_in, "forms": r.forms,
                     "max_weight": r.max_weight, "maj_size": maj})
             })
             .collect();
@@ -145,13 +145,13 @@ impl fmt::Display for GadgetReport {
         writeln!(
             f,
             "{:<18} {:>5} {:>5} {:>10} {:>10} {:>12} {:>8} {:>14} {:>16}",
-            "gadget", "n", "depth", "gates", "terms", "wires", "forms", "max|w|", "maj size"
+            "gadget", "n", "depth", "gates", "terms", "fan_in", "forms", "max|w|", "maj size"
         )?;
         for r in &self.rows {
             writeln!(
                 f,
                 "{:<18} {:>5} {:>5} {:>10} {:>10} {:>12} {:>8} {:>14} {:>16}",
-                r.name, r.n, r.depth, r.gates, r.terms, r.wires, r.forms, r.max_weight, r.maj_size
+                r.name, r.n, r.depth, r.gates, r.terms, r.fan_in, r.forms, r.max_weight, r.maj_size
             )?;
         }
         for sk in &self.skipped {
@@ -169,7 +169,7 @@ pub fn measure(name: &str, n: usize, c: &Circuit) -> GadgetRow {
         n,
         depth: s.depth,
         gates: s.gates,
-        wires: s.wires,
+        fan_in: s.fan_in,
         forms: s.forms,
         terms: s.form_terms,
         max_weight: s.max_abs_weight,

@@ -262,17 +262,17 @@ pub fn build(a: &BuildArgs) -> Result<Outcome, CliError> {
     let s = c.stats();
     if a.json {
         let v = serde_json::json!({"file": a.out.display().to_string(), "inputs": c.num_inputs(),
-            "outputs": c.num_outputs(), "gates": s.gates, "wires": s.wires, "depth": s.depth,
+            "outputs": c.num_outputs(), "gates": s.gates, "fan_in": s.fan_in, "depth": s.depth,
             "build_seconds": secs});
         println!("{v}");
     } else {
         println!(
-            "wrote {}: {} inputs, {} outputs, {} gates, {} wires, depth {} (built in {:.2} s)",
+            "wrote {}: {} inputs, {} outputs, {} gates, fan-in {}, depth {} (built in {:.2} s)",
             a.out.display(),
             c.num_inputs(),
             c.num_outputs(),
             s.gates,
-            s.wires,
+            s.fan_in,
             s.depth,
             secs
         );

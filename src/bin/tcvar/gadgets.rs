@@ -23,7 +23,7 @@ pub struct GadgetsArgs {
     #[arg(long, default_value_t = 8.0, value_parser = crate::args::gibibytes)]
     pub memory_budget: f64,
     /// Print one JSON object on stdout (one row per gadget: gadget, n, depth, gates, terms,
-    /// wires, forms, max_weight, maj_size; skipped gadgets with their reason).
+    /// fan_in, forms, max_weight, maj_size; skipped gadgets with their reason).
     #[arg(long)]
     pub json: bool,
     /// No progress display.

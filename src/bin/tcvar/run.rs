@@ -1,7 +1,7 @@
 //! `tcvar run`: record a VAR configuration as a uniform program of circuit templates, evaluate
 //! a batch of (class, noise) inputs template by template on the GPU (or the CPU), cross-check
 //! every output bit against the F(p, q) reference pass, measure the format's error against the
-//! f32 model, and report gates, terms, wires and depth per phase with the evaluation rate.
+//! f32 model, and report gates, terms, fan-in and depth per phase with the evaluation rate.
 //! `--backend reference` runs the F(p, q) reference pass alone (no circuit).
 //!
 //! The whole batch is held in host memory at once; a batch whose inputs, outputs and tensor
@@ -380,7 +380,7 @@ fn program_evaluators(
 }
 
 fn json_u128(x: u128) -> serde_json::Value {
-    // Counts beyond u64 (the released models' wires) are written as floats.
+    // Counts beyond u64 (the released models' fan-in) are written as floats.
     u64::try_from(x).map_or_else(|_| serde_json::json!(x as f64), |v| serde_json::json!(v))
 }
 
@@ -498,7 +498,7 @@ fn summary(
         "backend": c.results.iter().map(|r| r.0.clone()).collect::<Vec<_>>().join(", "),
         "backend_reason": c.why,
         "gates": json_u128(counts.gates), "terms": json_u128(counts.terms),
-        "wires": json_u128(counts.wires), "depth": c.rec.program.depth(),
+        "fan_in": json_u128(counts.fan_in), "depth": c.rec.program.depth(),
         "templates": c.rec.program.templates.len(), "applications": counts.applications,
         "instances": json_u128(counts.instances),
         "depth_by_phase": by(&|p| serde_json::json!(p.3)),
@@ -655,12 +655,12 @@ fn print_text(
 fn print_circuit(s: &Setup, c: &CircuitRun) {
     let counts = c.rec.program.counts();
     println!(
-        "program: {} templates, {} applications; circuit: {:.4e} gates, {:.4e} terms, {:.4e} wires, depth {}; recorded in {:.2} s",
+        "program: {} templates, {} applications; circuit: {:.4e} gates, {:.4e} terms, fan-in {:.4e}, depth {}; recorded in {:.2} s",
         c.rec.program.templates.len(),
         counts.applications,
         counts.gates as f64,
         counts.terms as f64,
-        counts.wires as f64,
+        counts.fan_in as f64,
         c.rec.program.depth(),
         c.rec.record_seconds
     );

@@ -82,7 +82,7 @@ pub struct ModelRow {
     depth: u32,
     gates: u128,
     terms: u128,
-    wires: u128,
+    fan_in: u128,
     phase_depth: BTreeMap<String, u32>,
 }
 
@@ -132,7 +132,7 @@ fn model_row(cfg: &VarConfig, cache: &TemplateCache) -> Result<ModelRow, CliErro
         depth: p.depth(),
         gates: c.gates,
         terms: c.terms,
-        wires: c.wires,
+        fan_in: c.fan_in,
         phase_depth: crate::stats::phases(p)
             .into_iter()
             .map(|(n, _, _, d)| (n, d))
@@ -179,7 +179,7 @@ fn model_csv(rows: &[ModelRow]) -> String {
         .first()
         .map(|r| r.phase_depth.keys().cloned().collect())
         .unwrap_or_default();
-    let mut csv = String::from("scales,width,heads,depth,gates,terms,wires");
+    let mut csv = String::from("scales,width,heads,depth,gates,terms,fan_in");
     for p in &phases {
         csv.push_str(&format!(",depth_{p}"));
     }
@@ -187,7 +187,7 @@ fn model_csv(rows: &[ModelRow]) -> String {
     for r in rows {
         csv.push_str(&format!(
             "{},{},{},{},{},{},{}",
-            r.scales, r.width, r.heads, r.depth, r.gates, r.terms, r.wires
+            r.scales, r.width, r.heads, r.depth, r.gates, r.terms, r.fan_in
         ));
         for p in &phases {
             csv.push_str(&format!(",{}", r.phase_depth.get(p).copied().unwrap_or(0)));
@@ -202,7 +202,7 @@ fn model_json(rows: &[ModelRow]) -> Vec<serde_json::Value> {
         .map(|r| {
             serde_json::json!({"scales": r.scales, "width": r.width, "heads": r.heads,
                 "depth": r.depth, "gates": r.gates.to_string(), "terms": r.terms.to_string(),
-                "wires": r.wires.to_string(), "depth_by_phase": r.phase_depth})
+                "fan_in": r.fan_in.to_string(), "depth_by_phase": r.phase_depth})
         })
         .collect()
 }
@@ -338,7 +338,7 @@ impl Lists {
     }
 }
 
-/// Log-log slopes of wires in n and in d, per block: `(block, slope in n, slope in d)`.
+/// Log-log slopes of the fan-in sum in n and in d, per block: `(block, slope in n, slope in d)`.
 type Slopes = Vec<(String, Option<f64>, Option<f64>)>;
 
 /// The block sweep: rows, blocks.csv, the three plots and the fitted slopes.
@@ -359,8 +359,8 @@ fn block_sweep(
     );
     let mut slopes = Vec::new();
     let mut depth_n: Vec<Series> = Vec::new();
-    let mut wires_n: Vec<Series> = Vec::new();
-    let mut wires_d: Vec<Series> = Vec::new();
+    let mut fan_in_n: Vec<Series> = Vec::new();
+    let mut fan_in_d: Vec<Series> = Vec::new();
     for (name, rs) in &by_block(&rows) {
         let series = |keep: &dyn Fn(&SweepRow) -> bool, xy: &dyn Fn(&SweepRow) -> (f64, f64)| {
             rs.iter()
@@ -368,15 +368,15 @@ fn block_sweep(
                 .map(|r| xy(r))
                 .collect::<Vec<_>>()
         };
-        let in_n = series(&|r| r.d == dmax, &|r| (r.n as f64, r.wires as f64));
-        let in_d = series(&|r| r.n == nmax, &|r| (r.d as f64, r.wires as f64));
+        let in_n = series(&|r| r.d == dmax, &|r| (r.n as f64, r.fan_in as f64));
+        let in_d = series(&|r| r.n == nmax, &|r| (r.d as f64, r.fan_in as f64));
         depth_n.push((
             name.clone(),
             series(&|r| r.d == dmax, &|r| (r.n as f64, r.depth as f64)),
         ));
         slopes.push((name.clone(), loglog_slope(&in_n), loglog_slope(&in_d)));
-        wires_n.push((name.clone(), in_n));
-        wires_d.push((name.clone(), in_d));
+        fan_in_n.push((name.clone(), in_n));
+        fan_in_d.push((name.clone(), in_d));
     }
     #[allow(clippy::type_complexity)]
     let plots: [(&str, String, &str, &str, bool, &[Series]); 3] = [
@@ -389,20 +389,20 @@ fn block_sweep(
             &depth_n,
         ),
         (
-            "blocks_wires_vs_n.svg",
-            format!("block wires vs n (d = {dmax}, {fmt})"),
+            "blocks_fan_in_vs_n.svg",
+            format!("block fan-in vs n (d = {dmax}, {fmt})"),
             "n",
-            "wires",
+            "fan-in",
             true,
-            &wires_n,
+            &fan_in_n,
         ),
         (
-            "blocks_wires_vs_d.svg",
-            format!("block wires vs d (n = {nmax}, {fmt})"),
+            "blocks_fan_in_vs_d.svg",
+            format!("block fan-in vs d (n = {nmax}, {fmt})"),
             "d",
-            "wires",
+            "fan-in",
             true,
-            &wires_d,
+            &fan_in_d,
         ),
     ];
     for (file, title, x, y, log, series) in plots {
@@ -511,10 +511,10 @@ fn scale_json(
     serde_json::json!({
         "p": fmt.p(), "q": fmt.q(), "out": a.out.display().to_string(),
         "blocks": s.rows.iter().map(|r| serde_json::json!({"block": r.block, "n": r.n, "d": r.d,
-            "m": r.m, "depth": r.depth, "bound": r.bound, "gates": r.gates, "wires": r.wires,
+            "m": r.m, "depth": r.depth, "bound": r.bound, "gates": r.gates, "fan_in": r.fan_in,
             "forms": r.forms, "form_terms": r.form_terms})).collect::<Vec<_>>(),
         "slopes": s.slopes.iter().map(|(n, sn, sd)| serde_json::json!({"block": n,
-            "wires_slope_n": sn, "wires_slope_d": sd})).collect::<Vec<_>>(),
+            "fan_in_slope_n": sn, "fan_in_slope_d": sd})).collect::<Vec<_>>(),
         "model": model_json(&s.model),
         "released": {"config": a.released_config, "p": rfmt.p(), "q": rfmt.q(),
             "rows": model_json(&s.released), "gates_slope_in_width": s.released_slope},
@@ -527,7 +527,7 @@ fn print_text(a: &ScaleArgs, l: &Lists, s: &Sweeps) {
         *l.ns.iter().max().unwrap_or(&1),
     );
     print!("{}", to_csv(&s.rows));
-    println!("fitted log-log slopes of wires (n at d = {dmax}; d at n = {nmax}):");
+    println!("fitted log-log slopes of the fan-in sum (n at d = {dmax}; d at n = {nmax}):");
     for (name, sn, sd) in &s.slopes {
         let f = |s: &Option<f64>| s.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
         println!("  {name:<20} in n: {:>6}   in d: {:>6}", f(sn), f(sd));
@@ -539,13 +539,13 @@ fn print_text(a: &ScaleArgs, l: &Lists, s: &Sweeps) {
             .map(|(p, d)| format!("{p} {d}"))
             .collect();
         println!(
-            "VAR pass, {} scales, width {}: depth {} ({}), {} gates, {} wires",
+            "VAR pass, {} scales, width {}: depth {} ({}), {} gates, fan-in {}",
             r.scales,
             r.width,
             r.depth,
             phases.join(", "),
             r.gates,
-            r.wires
+            r.fan_in
         );
     }
     for r in &s.released {

@@ -154,7 +154,7 @@ fn stats_json(a: &StatsArgs, cfg: &VarConfig, rec: &RecordedVar, seconds: f64) -
         .iter()
         .map(|r| {
             json!({"path": r.path, "gates": count_json(r.counts.gates),
-                "terms": count_json(r.counts.terms), "wires": count_json(r.counts.wires),
+                "terms": count_json(r.counts.terms), "fan_in": count_json(r.counts.fan_in),
                 "instances": count_json(r.counts.instances),
                 "applications": count_json(r.counts.applications as u128), "depth": r.depth})
         })
@@ -169,7 +169,7 @@ fn stats_json(a: &StatsArgs, cfg: &VarConfig, rec: &RecordedVar, seconds: f64) -
     json!({"config": a.scope.config, "p": cfg.fmt.p(), "q": cfg.fmt.q(),
         "patch_nums": cfg.patch_nums, "blocks": cfg.depth, "width": cfg.width,
         "until": until_name(rec.until), "gates": count_json(c.gates),
-        "terms": count_json(c.terms), "wires": count_json(c.wires), "depth": p.depth(),
+        "terms": count_json(c.terms), "fan_in": count_json(c.fan_in), "depth": p.depth(),
         "depth_by_phase": by_phase(&|x| json!(x.3)),
         "gates_by_phase": by_phase(&|x| count_json(x.1)),
         "terms_by_phase": by_phase(&|x| count_json(x.2)),
@@ -220,8 +220,8 @@ pub fn stats(a: &StatsArgs) -> Result<Outcome, CliError> {
             until_name(rec.until)
         );
         println!(
-            "  gates {:.4e}  terms {:.4e}  wires {:.4e}  depth {}",
-            c.gates as f64, c.terms as f64, c.wires as f64, depth
+            "  gates {:.4e}  terms {:.4e}  fan-in {:.4e}  depth {}",
+            c.gates as f64, c.terms as f64, c.fan_in as f64, depth
         );
         println!(
             "  {} templates, {} applications, {} instances; recorded in {:.2} s ({:.2} s building templates){}",

@@ -1,8 +1,8 @@
 //! Exact size and depth of a program's circuit without materialising it.
 //!
-//! Size: every instance of an application is one copy of its template, so gates, terms and wires
+//! Size: every instance of an application is one copy of its template, so gates, terms and fan-in
 //! are sums over applications of `instances x template cost` (computed in `u128`: the released
-//! models' circuits have about 1e15 gates and 1e18 wires).
+//! models' circuits have about 1e15 gates and 1e18 fan-in).
 //!
 //! Depth: the longest path through the composed circuit, computed per tensor and *per bit
 //! position* of its elements: an output bit of an application is as deep as the deepest
@@ -26,7 +26,7 @@ pub struct Counts {
     /// Terms: total linear-form size (the evaluation work per lane).
     pub terms: u128,
     /// Wires: the sum of the gates' fan-ins.
-    pub wires: u128,
+    pub fan_in: u128,
     /// Template instances (lanes per batch instance).
     pub instances: u128,
     /// Applications ([`Step::Apply`] steps).
@@ -37,7 +37,7 @@ impl Counts {
     fn add(&mut self, o: &Counts) {
         self.gates += o.gates;
         self.terms += o.terms;
-        self.wires += o.wires;
+        self.fan_in += o.fan_in;
         self.instances += o.instances;
         self.applications += o.applications;
     }
@@ -68,7 +68,7 @@ impl Program {
                 Counts {
                     gates: n * c.gates as u128,
                     terms: n * c.terms as u128,
-                    wires: n * c.wires as u128,
+                    fan_in: n * c.fan_in as u128,
                     instances: n,
                     applications: 1,
                 }

@@ -1,7 +1,7 @@
 //! Instantiating a program into one explicit circuit (for small programs: tests, export).
 //!
 //! Every template instance is copied gate for gate, with no structural hashing and no constant
-//! folding, so that the flattened circuit has exactly the program's gates, terms and wires
+//! folding, so that the flattened circuit has exactly the program's gates, terms and fan-in
 //! ([`super::Program::counts`]): an AND/OR gate of the template becomes a gate whose form has
 //! one term per literal, a bank keeps one shared form per instance. A literal that the gather
 //! makes constant (a constant tensor's bit, a padding zero) or complemented is read as a term on
@@ -16,7 +16,7 @@
 //! output word per element of each program output, named `{output}.{k}`.
 
 use super::{num_instances, IndexMap, Program, ProgramError, Result, Step, TensorKind};
-use crate::circuit::builder::MAX_WIRES;
+use crate::circuit::builder::MAX_NODES;
 use crate::circuit::{Circuit, FormId, Forms, Lit, Node, RegionId, Wire, Word};
 
 /// Row-major successor of a multi-index in `shape`.
@@ -73,11 +73,11 @@ impl Flat {
         self.terms.clear();
         let mut out = Vec::with_capacity(thresholds.len());
         for &t in thresholds {
-            if self.nodes.len() as u64 >= MAX_WIRES {
+            if self.nodes.len() as u64 >= MAX_NODES {
                 return Err(ProgramError::LimitExceeded {
                     what: "flattened wires".into(),
                     needed: self.nodes.len() as u128 + 1,
-                    limit: MAX_WIRES as u128,
+                    limit: MAX_NODES as u128,
                 });
             }
             out.push(Wire(self.nodes.len() as u32));

@@ -150,23 +150,23 @@ pub struct Cost {
     /// Terms: the total size of the linear forms (an AND/OR gate's literals, a bank's shared
     /// form once): the work every lane of an evaluator adds up (docs/float.md).
     pub terms: u64,
-    /// Wires: the sum of every gate's fan-in (a bank's form counts once per threshold).
-    pub wires: u64,
+    /// Fan-in: the sum of every gate's fan-in (a bank's form counts once per threshold).
+    pub fan_in: u64,
 }
 
 impl Cost {
     /// The cost of a levelized circuit (only its live gates, which is all a template holds).
     pub fn of(lv: &Levelized) -> Cost {
-        let mut wires = lv.gate_lits.len() as u64;
+        let mut fan_in = lv.gate_lits.len() as u64;
         for f in 0..lv.num_forms() as usize {
             let terms = (lv.form_offsets[f + 1] - lv.form_offsets[f]) as u64;
             let thr = (lv.bank_offsets[f + 1] - lv.bank_offsets[f]) as u64;
-            wires += terms * thr;
+            fan_in += terms * thr;
         }
         Cost {
             gates: lv.num_gates(),
             terms: lv.num_terms(),
-            wires,
+            fan_in,
         }
     }
 }
@@ -188,7 +188,7 @@ pub struct Template {
     pub ports: Vec<Port>,
     /// Widths of the output words, in circuit output order.
     pub outputs: Vec<u32>,
-    /// Gates, terms, wires of one instance.
+    /// Gates, terms, fan-in of one instance.
     pub cost: Cost,
     /// Input-to-output depths (see the type's invariants).
     pub io_depth: Vec<Vec<i32>>,

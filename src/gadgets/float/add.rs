@@ -155,7 +155,7 @@ fn compare_and_thermometer(
     let dmax = p + GUARD; // shifts >= dmax leave only the sticky bit
     let k_lo = -(dmax - 1);
     let thetas: Vec<i128> = (k_lo..=dmax).map(|k| k as i128).collect();
-    let lits = b.bank_wide(&delta, &thetas)?;
+    let lits = b.bank_i128(&delta, &thetas)?;
     Ok((c, Thermometer { lits, k_lo }))
 }
 

@@ -9,7 +9,7 @@
 //!   and low bits).
 //! - [`form_bits`]: bits `[lo, hi)` of a form's value, each a staircase on the form with its
 //!   weights reduced modulo `2^(j+1)` (docs/float.md item 2): depth 2.
-//! - [`ge_wide`]: `[sum w_i l_i >= theta]` with weights beyond the builder's `2^62` bound, by
+//! - [`ge_big_weights`]: `[sum w_i l_i >= theta]` with weights beyond the builder's `2^62` bound, by
 //!   splitting every weight at bit B (`w = 2^B hi + lo`): the low form's `floor` is a bank, and
 //!   one gate on the high form plus that bank decides (depth 2 per split, recursively).
 //! - [`power_seed`]: a piecewise polynomial approximating `v^alpha` (`alpha` = -1, 1/2, -1/2)
@@ -164,7 +164,7 @@ pub(crate) fn form_bits(
 /// split is needed. `B` is the smallest bit for which the high form fits one gate, so that only
 /// the terms whose weights are not multiples of `2^B` enter `L`, and the bank has at most about
 /// one gate per such term.
-pub(crate) fn ge_wide(
+pub(crate) fn ge_big_weights(
     b: &mut Builder,
     op: &'static str,
     terms: &[(Lit, i128)],
@@ -194,7 +194,7 @@ pub(crate) fn ge_wide(
         .fold(0i128, |a, &(_, w)| a.saturating_add(w.abs()));
     if sum_abs.saturating_add(theta.abs()) <= GATE_BUDGET {
         let t64: Vec<(Lit, i64)> = merged.iter().map(|&(l, w)| (l, w as i64)).collect();
-        return Ok(b.bank_wide(&t64, &[theta])?[0]);
+        return Ok(b.bank_i128(&t64, &[theta])?[0]);
     }
     // Smallest B whose high form (plus at most one bank gate per term) fits the budget: the
     // fewer weights are cut, the fewer terms the low form and its bank carry.
@@ -233,7 +233,7 @@ pub(crate) fn ge_wide(
     let bank = if thetas.is_empty() {
         Vec::new()
     } else {
-        b.bank_wide(&lo_terms, &thetas)?
+        b.bank_i128(&lo_terms, &thetas)?
     };
     let mut hi_terms: Vec<(Lit, i128)> = merged
         .iter()
@@ -243,7 +243,7 @@ pub(crate) fn ge_wide(
         })
         .collect();
     hi_terms.extend(bank.iter().map(|&g| (g, 1i128)));
-    ge_wide(b, op, &hi_terms, th + (tl > 0) as i128)
+    ge_big_weights(b, op, &hi_terms, th + (tl > 0) as i128)
 }
 
 /// The Taylor coefficient `binom(alpha, k) x^(alpha - k)` of `v^alpha` at `x > 0`, for
@@ -346,7 +346,7 @@ pub(crate) fn power_seed(alpha2: i32, domain: SeedDomain, d: u32, grid: u32) -> 
 
 /// Estimated cost of a seed whose `S` is read through [`form_bits`] for `out_bits` bits above
 /// bit `lo`: the table staircases (one term per toggle), plus per output bit the terms of its
-/// truncated form and, weighted 1/32, the wires of its bank (toggles times terms).
+/// truncated form and, weighted 1/32, the fan-in of its bank (toggles times terms).
 pub(crate) fn seed_cost(poly: &PiecewisePoly, lo: u32, out_bits: u32) -> f64 {
     let mut cost = 0.0;
     let mut weights: Vec<i128> = Vec::new();
@@ -510,11 +510,11 @@ mod tests {
     use crate::eval::cpu::CpuEvaluator;
     use crate::eval::{Batch, Evaluator};
 
-    /// `ge_wide` with weights far beyond one gate's bound (mixed signs, up to 2^100, thresholds
+    /// `ge_big_weights` with weights far beyond one gate's bound (mixed signs, up to 2^100, thresholds
     /// on both sides and at exact ties) equals the comparison computed with i128, on every
     /// assignment of 10 inputs.
     #[test]
-    fn ge_wide_matches_exact_comparison() {
+    fn ge_big_weights_matches_exact_comparison() {
         let n = 10usize;
         let mut b = Builder::new();
         let x = b.input_word("x", n as u32).unwrap();
@@ -545,7 +545,7 @@ mod tests {
         }
         let outs: Vec<Lit> = cases
             .iter()
-            .map(|(t, th)| ge_wide(&mut b, "test", t, *th).unwrap())
+            .map(|(t, th)| ge_big_weights(&mut b, "test", t, *th).unwrap())
             .collect();
         b.output_word("y", &outs).unwrap();
         let c = b.finish();

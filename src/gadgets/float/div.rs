@@ -206,7 +206,7 @@ const RECIP_GUARDS: std::ops::RangeInclusive<u32> = 3..=12;
 /// 4. the exact check: the rounded ratio `R = RNE(Q)` satisfies `R >= c + j` exactly when
 ///    `F_j = 2^p A - (2c + 2j - 1) m_y > 0`, or `F_j = 0` and `c + j` is even (ties to even);
 ///    `F_j` is one linear form over `A`, `m_y` and the products `c_i AND m_y_k` (one gate, or
-///    `approx::ge_wide` when its weights exceed one gate's bound), checked for
+///    `approx::ge_big_weights` when its weights exceed one gate's bound), checked for
 ///    `j in [1 - mm, 1 + mm]` with `mm = floor(delta + 1/2)`, and `R = c - mm + sum passes`;
 /// 5. `R = 2^p` (the carry into the next binade) is `[2^p A >= (2^(p+1) - 1) m_y]`; the
 ///    exponent `E_x - E_y - lt + carry + 1 - p - e_min`, saturation, flush, `x / 0` and `0 / y`
@@ -313,7 +313,7 @@ pub fn div_reciprocal(b: &mut Builder, x: &FloatWord, y: &FloatWord) -> Result<F
             t.push((c[0], 1));
             1
         };
-        passes.push(approx::ge_wide(b, OP, &t, theta)?);
+        passes.push(approx::ge_big_weights(b, OP, &t, theta)?);
     }
     // 5. Carry and packing.
     let mut ct: Vec<(Lit, i128)> = a
@@ -323,7 +323,7 @@ pub fn div_reciprocal(b: &mut Builder, x: &FloatWord, y: &FloatWord) -> Result<F
         .collect();
     let k2 = (1i128 << (p + 1)) - 1;
     ct.extend(mb.iter().enumerate().map(|(k, &l)| (l, -(k2 << k))));
-    let carry = approx::ge_wide(b, OP, &ct, 0)?;
+    let carry = approx::ge_big_weights(b, OP, &ct, 0)?;
     let cexp = 1 - p as i64 - fmt.e_min() as i64;
     let mut w_terms = value_terms(x.exp());
     w_terms.extend(value_terms(y.exp()).into_iter().map(|(l, w)| (l, -w)));

@@ -123,7 +123,7 @@ pub fn exp_poly(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
     // floor(L / 2^G) = -1 + sum_{a >= 0} [L >= a 2^G].
     let lmax: i128 = low.iter().map(|&(_, w)| (w as i128).max(0)).sum();
     let thetas: Vec<i128> = (0..=lmax >> g).map(|a| a << g).collect();
-    let carries = b.bank_wide(&low, &thetas)?;
+    let carries = b.bank_i128(&low, &thetas)?;
     n_form.extend(carries.iter().map(|&l| (l, 1i64)));
     // 4. Fraction bits and the polynomial.
     let poly = plan.poly();

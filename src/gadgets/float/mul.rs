@@ -65,7 +65,7 @@ pub(crate) fn stair_toggles(
     let gs = if toggles.is_empty() {
         Vec::new()
     } else {
-        b.bank_wide(terms, toggles)?
+        b.bank_i128(terms, toggles)?
     };
     let mut st: Vec<(Lit, i64)> = Vec::with_capacity(gs.len() + extra.len());
     let mut cur = f0;
@@ -206,7 +206,7 @@ pub(crate) fn round_product_bounded(
         thetas.push(1i128 << (s + p - 1));
         thetas.push((1i128 << (s + p)) - (1i128 << (s - 1)));
     }
-    let tu = b.bank_wide(xp.sig_terms, &thetas)?;
+    let tu = b.bank_i128(xp.sig_terms, &thetas)?;
     let t: Vec<Lit> = tu.iter().step_by(2).copied().collect();
     let u: Vec<Lit> = tu.iter().skip(1).step_by(2).copied().collect();
 

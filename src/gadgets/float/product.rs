@@ -9,7 +9,7 @@
 //!   `AND_i m_{i, j_i}` (depth 1) with weights `2^(j_1 + ... + j_n)`, rounded by the shared
 //!   core `super::mul::round_product`. Depth 4.
 //! - **Logarithmic form** (every other n up to [`MAX_OPERANDS`], for `p <= LOG_MAX_P`):
-//!   depth 8 for every n, size polynomial (about `n 2^(p-1)` gates, `n^2` wires). Below.
+//!   depth 8 for every n, size polynomial (about `n 2^(p-1)` gates, `n^2` fan-in). Below.
 //!
 //! # The logarithmic construction
 //!
@@ -90,7 +90,7 @@
 //! 2 (p + bitlen(rows) + 3))` and is widened by 16 bits until a partition meets the conditions
 //! of step 4 (all checked at build time; an error, never a wrong circuit, if none is found). Size: `n 2^(p-1)` minterms, about
 //! `n sum_r nu_max(r)` staircase thresholds for the `E_r`, per block `hmax + 2K` thresholds and
-//! `K` ANDs of fan-in `<= 2 nb`, with `nb ~ n p / 50`: gates grow like n, wires like `n^2`.
+//! `K` ANDs of fan-in `<= 2 nb`, with `nb ~ n p / 50`: gates grow like n, fan-in like `n^2`.
 
 use num_bigint::BigUint;
 use num_traits::{One, ToPrimitive, Zero};
@@ -114,7 +114,7 @@ pub const LOG_MIN_OPERANDS: usize = 8;
 pub const LOG_MAX_P: u32 = 12;
 
 /// Largest operand count of the logarithmic construction (an API bound: the error analysis
-/// needs `n * omega * 2^-20 < 1`; sizes grow as `n 2^(p-1)` gates and `n^2` wires).
+/// needs `n * omega * 2^-20 < 1`; sizes grow as `n 2^(p-1)` gates and `n^2` fan-in).
 pub const MAX_OPERANDS: usize = 1 << 16;
 
 /// Depth of the logarithmic construction for `p >= 3`, whatever n (see the module docs; at
@@ -857,9 +857,9 @@ fn log_output_word(
     xe.extend_from_slice(&w_terms[kk - 1]);
     let c_e: i128 = (n as i128 - 1) * fmt.e_min() as i128 - (p as i128 - 1);
     let top = 1i128 << q;
-    let ov = b.bank_wide(&xe, &[top - c_e])?[0];
+    let ov = b.bank_i128(&xe, &[top - c_e])?[0];
     let neg: Vec<(Lit, i64)> = xe.iter().map(|&(l, w)| (l, -w)).collect();
-    let fl = b.bank_wide(&neg, &[c_e + 1])?[0];
+    let fl = b.bank_i128(&neg, &[c_e + 1])?[0];
 
     let nonzero: Vec<Lit> = xs.iter().map(|x| x.nonzero()).collect();
     let mut word = vec![Lit::FALSE; fmt.width() as usize];

@@ -20,7 +20,7 @@
 //!    - sqrt: `4N - (2c + 2j - 1)^2 >= 1`, a form over `m`, `m AND par` and the products
 //!      `c_i AND c_k`;
 //!    - rsqrt: `2^(3p+1) - M (2c + 2j - 1)^2 >= 1`, a form over the products `M_a AND c_i` and
-//!      `M_a AND c_i AND c_k`, whose weights exceed one gate's bound: `approx::ge_wide` splits it
+//!      `M_a AND c_i AND c_k`, whose weights exceed one gate's bound: `approx::ge_big_weights` splits it
 //!      (one bank on the low part, one gate on the high part).
 //!
 //!    `R = c - mm + sum_j [R >= c + j]` for `j` in `[1 - mm, 1 + mm]`, `mm = floor(delta + 1/2)`
@@ -128,10 +128,10 @@ pub fn sqrt_checked(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
         let mut t = four_n.clone();
         t.extend_from_slice(&csq);
         t.extend(c.iter().enumerate().map(|(i, &l)| (l, -(4 * d) << i)));
-        passes.push(approx::ge_wide(b, OP, &t, 1 + d * d)?);
+        passes.push(approx::ge_big_weights(b, OP, &t, 1 + d * d)?);
     }
     let k2 = (1i128 << (p + 1)) - 1;
-    let carry = approx::ge_wide(b, OP, &four_n, k2 * k2)?;
+    let carry = approx::ge_big_weights(b, OP, &four_n, k2 * k2)?;
     // Exponent (E - par - (p - 1) + 2^(q-1)) / 2 + carry = (V + c0) / 2.
     let c0 = (1i64 << (q - 1)) - (p as i64 - 1);
     let mut v_terms: Vec<(Lit, i64)> = x
@@ -219,7 +219,7 @@ pub fn rsqrt_checked(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
             }
         }
         t.extend(mw.iter().enumerate().map(|(a, &l)| (l, -(d * d) << a)));
-        passes.push(approx::ge_wide(b, OP, &t, 1 - lim)?);
+        passes.push(approx::ge_big_weights(b, OP, &t, 1 - lim)?);
     }
     // Carry: M (2^(p+1) - 1)^2 <= 2^(3p+1), M = m (1 + par).
     let k2 = (1i128 << (p + 1)) - 1;
@@ -229,7 +229,7 @@ pub fn rsqrt_checked(b: &mut Builder, x: &FloatWord) -> Result<FloatWord> {
         let mp = b.and2(mi, par)?;
         ct.push((mp, -(k2 * k2) << i));
     }
-    let carry = approx::ge_wide(b, OP, &ct, -lim)?;
+    let carry = approx::ge_big_weights(b, OP, &ct, -lim)?;
     // Exponent (-E + par + 2 carry + c1) / 2.
     let c1 = 1 - 3 * p as i64 + 3 * (1i64 << (q - 1));
     let mut v_terms: Vec<(Lit, i64)> = x

@@ -124,7 +124,7 @@ pub fn gate_if(b: &mut Builder, terms: &[(Lit, i64)], theta: i64, conds: &[&Cond
         }
         th -= big * c.constant as i128;
     }
-    Ok(b.bank_wide(&all, &[th])?[0])
+    Ok(b.bank_i128(&all, &[th])?[0])
 }
 
 /// `[sum terms >= theta_k] AND (every condition of conds holds)` for every `theta_k`, as one
@@ -155,12 +155,12 @@ pub fn bank_if(
         shift -= big * c.constant as i128;
     }
     let th: Vec<i128> = thetas.iter().map(|&t| t + shift).collect();
-    Ok(b.bank_wide(&all, &th)?)
+    Ok(b.bank_i128(&all, &th)?)
 }
 
 /// `[sum terms >= theta]` for every theta in `thetas`, sharing one form (a bank).
 pub(crate) fn bank(b: &mut Builder, terms: &[(Lit, i64)], thetas: &[i128]) -> Result<Vec<Lit>> {
-    Ok(b.bank_wide(terms, thetas)?)
+    Ok(b.bank_i128(terms, thetas)?)
 }
 
 /// Terms with unit weight for a list of literals.

@@ -392,7 +392,7 @@ pub struct SweepRow {
     /// Threshold gates.
     pub gates: u64,
     /// Wires: the sum of every gate's fan-in.
-    pub wires: u64,
+    pub fan_in: u64,
     /// Distinct linear forms.
     pub forms: u64,
     /// Terms of those forms.
@@ -464,7 +464,7 @@ pub fn sweep_blocks(
             depth: s.depth,
             bound: spec.block.depth_bound(&g, spec.m),
             gates: s.gates,
-            wires: s.wires,
+            fan_in: s.fan_in,
             forms: s.forms,
             form_terms: s.form_terms,
         });
@@ -474,12 +474,12 @@ pub fn sweep_blocks(
 
 /// The rows as CSV with a header line.
 pub fn to_csv(rows: &[SweepRow]) -> String {
-    let mut s = String::from("block,n,d,m,depth,bound,gates,wires,forms,form_terms\n");
+    let mut s = String::from("block,n,d,m,depth,bound,gates,fan_in,forms,form_terms\n");
     for r in rows {
         let _ = writeln!(
             s,
             "{},{},{},{},{},{},{},{},{},{}",
-            r.block, r.n, r.d, r.m, r.depth, r.bound, r.gates, r.wires, r.forms, r.form_terms
+            r.block, r.n, r.d, r.m, r.depth, r.bound, r.gates, r.fan_in, r.forms, r.form_terms
         );
     }
     s
