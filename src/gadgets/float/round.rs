@@ -200,59 +200,24 @@ pub fn round_pack(
     }
     let p = fmt.p() as i64;
     let emax_biased = (1i64 << fmt.q()) - 1;
-    let nt = mag.len() as i64;
-    let x = |t: i64| -> &[Lit] {
-        if t < 0 || t >= nt {
-            &[]
-        } else {
-            &mag[t as usize]
-        }
-    };
-    let sum_range = |lo: i64, hi: i64| -> Vec<Lit> {
-        // positions [lo, hi]
-        let mut v = Vec::new();
-        for t in lo.max(0)..=hi.min(nt - 1) {
-            v.extend_from_slice(x(t));
-        }
-        v
-    };
+    let cols = MagBits { mag };
+    let nt = cols.len();
     let case_conds: Vec<Cond> = cases.iter().map(|&(l, _)| Cond::lit(l)).collect();
     // Layer 1.
-    let mut win: Vec<Vec<Lit>> = vec![Vec::new(); p as usize]; // w_i = sum of these
-    let mut rnd: Vec<Lit> = Vec::new();
-    let mut sticky: Vec<Lit> = Vec::new();
-    let mut valid: Vec<Lit> = Vec::new();
-    let mut sat: Vec<Lit> = Vec::new();
-    let mut exp_bits: Vec<Vec<Lit>> = vec![Vec::new(); fmt.q() as usize];
+    let mut w = Window::new(fmt);
     for l in 0..nt {
-        if x(l).is_empty() {
+        if cols.at(l).is_empty() {
             continue;
         }
-        let above = sum_range(l + 1, nt - 1);
+        let above = cols.range(l + 1, nt - 1);
         let none_above = Cond::none_of(&above);
-        let lead = Cond::one_of(x(l)).and(&none_above);
-        for i in 0..p - 1 {
-            let t = l - p + 1 + i;
-            if x(t).is_empty() {
-                continue;
-            }
-            let g = gate_if(b, &unit(x(t)), 1, &[&lead])?;
-            win[i as usize].push(g);
-        }
-        if !x(l - p).is_empty() {
-            let g = gate_if(b, &unit(x(l - p)), 1, &[&lead])?;
-            rnd.push(g);
-        }
-        let low = sum_range(0, l - p - 1);
-        if !low.is_empty() {
-            let g = gate_if(b, &unit(&low), 1, &[&lead])?;
-            sticky.push(g);
-        }
-        let ones = sum_range(l - p, l - 1); // must all be one for a carry out (with x_l)
+        let lead = Cond::one_of(cols.at(l)).and(&none_above);
+        w.add_significand(b, &cols, l, p, &lead)?;
+        let ones = cols.range(l - p, l - 1); // must all be one for a carry out (with x_l)
         let can_carry = l - p >= 0;
         let neg_ones: Vec<(Lit, i64)> = ones.iter().map(|&o| (o, -1)).collect();
         let mut all_ones = unit(&ones);
-        all_ones.extend(x(l).iter().map(|&o| (o, 1)));
+        all_ones.extend(cols.at(l).iter().map(|&o| (o, 1)));
         for (c, cond) in cases.iter().zip(&case_conds) {
             for carry in [false, true] {
                 if carry && !can_carry {
@@ -269,32 +234,42 @@ pub fn round_pack(
                 } else {
                     gate_if(b, &[], 0, &[&lead, cond])?
                 };
-                if e > emax_biased {
-                    sat.push(g);
-                } else {
-                    valid.push(g);
-                    for (bit, eb) in exp_bits.iter_mut().enumerate() {
-                        if (e >> bit) & 1 == 1 {
-                            eb.push(g);
-                        }
-                    }
-                }
+                w.add_exponent(g, e, emax_biased);
             }
         }
     }
-    pack_window(
-        b,
-        fmt,
-        sign,
-        Window {
-            win,
-            rnd,
-            sticky,
-            valid,
-            sat,
-            exp_bits,
-        },
-    )
+    pack_window(b, fmt, sign, w)
+}
+
+/// The bit columns of an exact magnitude as layer 1 of a rounding reads them: `at(t)` are the
+/// literals whose sum is bit `t` (`mag[t]`), empty outside `0..len`.
+pub(crate) struct MagBits<'a> {
+    pub mag: &'a [Vec<Lit>],
+}
+
+impl MagBits<'_> {
+    /// Number of bit positions.
+    pub fn len(&self) -> i64 {
+        self.mag.len() as i64
+    }
+
+    /// The literals of bit `t` (empty outside the magnitude).
+    pub fn at(&self, t: i64) -> &[Lit] {
+        if t < 0 || t >= self.len() {
+            &[]
+        } else {
+            &self.mag[t as usize]
+        }
+    }
+
+    /// The literals of bits `lo ..= hi` (clipped to the magnitude), in position order.
+    pub fn range(&self, lo: i64, hi: i64) -> Vec<Lit> {
+        let mut v = Vec::new();
+        for t in lo.max(0)..=hi.min(self.len() - 1) {
+            v.extend_from_slice(self.at(t));
+        }
+        v
+    }
 }
 
 /// The first-layer gates of a rounding (one set per candidate exponent) that
@@ -309,6 +284,66 @@ pub(crate) struct Window {
     pub valid: Vec<Lit>,
     pub sat: Vec<Lit>,
     pub exp_bits: Vec<Vec<Lit>>,
+}
+
+impl Window {
+    /// No gates yet: `p` window bit lists and `q` exponent bit lists, all empty.
+    pub fn new(fmt: Format) -> Window {
+        Window {
+            win: vec![Vec::new(); fmt.p() as usize],
+            rnd: Vec::new(),
+            sticky: Vec::new(),
+            valid: Vec::new(),
+            sat: Vec::new(),
+            exp_bits: vec![Vec::new(); fmt.q() as usize],
+        }
+    }
+
+    /// The significand gates for a leading one at position `l` (true when `lead` holds): the
+    /// `p - 1` bits below it into the window, the next bit as round bit, every lower bit as
+    /// sticky.
+    pub fn add_significand(
+        &mut self,
+        b: &mut Builder,
+        cols: &MagBits,
+        l: i64,
+        p: i64,
+        lead: &Cond,
+    ) -> Result<()> {
+        for i in 0..p - 1 {
+            let t = l - p + 1 + i;
+            if cols.at(t).is_empty() {
+                continue;
+            }
+            let g = gate_if(b, &unit(cols.at(t)), 1, &[lead])?;
+            self.win[i as usize].push(g);
+        }
+        if !cols.at(l - p).is_empty() {
+            let g = gate_if(b, &unit(cols.at(l - p)), 1, &[lead])?;
+            self.rnd.push(g);
+        }
+        let low = cols.range(0, l - p - 1);
+        if !low.is_empty() {
+            let g = gate_if(b, &unit(&low), 1, &[lead])?;
+            self.sticky.push(g);
+        }
+        Ok(())
+    }
+
+    /// A gate that fires when the result's biased exponent is `e`: a saturation gate above
+    /// `emax_biased`, otherwise a valid gate counted in every exponent bit set in `e`.
+    pub fn add_exponent(&mut self, g: Lit, e: i64, emax_biased: i64) {
+        if e > emax_biased {
+            self.sat.push(g);
+            return;
+        }
+        self.valid.push(g);
+        for (bit, eb) in self.exp_bits.iter_mut().enumerate() {
+            if (e >> bit) & 1 == 1 {
+                eb.push(g);
+            }
+        }
+    }
 }
 
 /// Layers 2 and 3 of a rounding (docs/float.md): sign, exponent and the rounded significand

@@ -75,7 +75,7 @@ use crate::circuit::{Builder, Lit};
 use crate::float::Format;
 
 use super::super::error::{GadgetError, Result};
-use super::round::{bank, bank_if, gate_if, pack_window, round_pack, unit, Cond, Window};
+use super::round::{bank, bank_if, gate_if, pack_window, round_pack, unit, Cond, MagBits, Window};
 use super::FloatWord;
 
 /// Largest number of operands of [`sum`] and [`dot`]. The block split of the signed sum of the
@@ -519,48 +519,16 @@ fn round_pack_lead(
 ) -> Result<FloatWord> {
     let p = fmt.p() as i64;
     let emax_biased = (1i64 << fmt.q()) - 1;
-    let nt = mag.len() as i64;
-    let x = |t: i64| -> &[Lit] {
-        if t < 0 || t >= nt {
-            &[]
-        } else {
-            &mag[t as usize]
-        }
-    };
-    let sum_range = |lo: i64, hi: i64| -> Vec<Lit> {
-        let mut v = Vec::new();
-        for t in lo.max(0)..=hi.min(nt - 1) {
-            v.extend_from_slice(x(t));
-        }
-        v
-    };
+    let cols = MagBits { mag };
     // Layer 1.
-    let mut win: Vec<Vec<Lit>> = vec![Vec::new(); p as usize];
-    let mut rnd: Vec<Lit> = Vec::new();
-    let mut sticky: Vec<Lit> = Vec::new();
-    let mut valid: Vec<Lit> = Vec::new();
-    let mut sat: Vec<Lit> = Vec::new();
-    let mut exp_bits: Vec<Vec<Lit>> = vec![Vec::new(); fmt.q() as usize];
-    for l in 0..nt {
-        if x(l).is_empty() {
+    let mut w = Window::new(fmt);
+    for l in 0..cols.len() {
+        if cols.at(l).is_empty() {
             continue;
         }
         let lead = leads.lead(l as usize);
-        for i in 0..p - 1 {
-            let t = l - p + 1 + i;
-            if x(t).is_empty() {
-                continue;
-            }
-            win[i as usize].push(gate_if(b, &unit(x(t)), 1, &[&lead])?);
-        }
-        if !x(l - p).is_empty() {
-            rnd.push(gate_if(b, &unit(x(l - p)), 1, &[&lead])?);
-        }
-        let low = sum_range(0, l - p - 1);
-        if !low.is_empty() {
-            sticky.push(gate_if(b, &unit(&low), 1, &[&lead])?);
-        }
-        let ones = sum_range(l - p, l - 1); // all one (with the leading one): a carry out
+        w.add_significand(b, &cols, l, p, &lead)?;
+        let ones = cols.range(l - p, l - 1); // all one (with the leading one): a carry out
         let can_carry = l - p >= 0;
         for carry in [false, true] {
             if carry && !can_carry {
@@ -578,32 +546,11 @@ fn round_pack_lead(
             } else {
                 gate_if(b, &[], 0, &[&lead])?
             };
-            if e > emax_biased {
-                sat.push(g);
-            } else {
-                valid.push(g);
-                for (bit, eb) in exp_bits.iter_mut().enumerate() {
-                    if (e >> bit) & 1 == 1 {
-                        eb.push(g);
-                    }
-                }
-            }
+            w.add_exponent(g, e, emax_biased);
         }
     }
     // Layers 2 and 3, as in round_pack.
-    pack_window(
-        b,
-        fmt,
-        sign,
-        Window {
-            win,
-            rnd,
-            sticky,
-            valid,
-            sat,
-            exp_bits,
-        },
-    )
+    pack_window(b, fmt, sign, w)
 }
 
 /// Check the operands: at least one, one format, at most [`MAX_TERMS`].
