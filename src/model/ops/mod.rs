@@ -294,6 +294,29 @@ pub trait TensorArith {
     fn pop_region(&mut self) -> Result<()>;
 }
 
+/// The shape of the concatenation along axis 0 of tensors with the shapes and kinds `parts`:
+/// every part has the first one's trailing shape and kind, and axis 0 is their sum. Errors
+/// ([`ModelError::Shape`]): no parts, a scalar part, parts that differ.
+pub(crate) fn concat_shape(name: &str, parts: &[(&[usize], Kind)]) -> Result<Vec<usize>> {
+    let &(first, kind) = parts.first().ok_or_else(|| ModelError::Shape {
+        op: "concat",
+        detail: format!("{name}: no parts"),
+    })?;
+    if first.is_empty()
+        || parts
+            .iter()
+            .any(|&(s, k)| s.len() != first.len() || s[1..] != first[1..] || k != kind)
+    {
+        return Err(ModelError::Shape {
+            op: "concat",
+            detail: format!("{name}: parts of different trailing shapes or kinds"),
+        });
+    }
+    let mut shape = first.to_vec();
+    shape[0] = parts.iter().map(|p| p.0[0]).sum();
+    Ok(shape)
+}
+
 /// Shape checks shared by the backends: every port's map fits the instance space and its
 /// source, returns the number of instances.
 pub(crate) fn check_ports<T>(

@@ -40,8 +40,8 @@ use super::super::arith::CircuitArith;
 use super::super::error::{ModelError, Result};
 use super::super::tensor::Tensor;
 use super::{
-    check_ports, choice_bits, coord_range, Coord, Kernel, Kind, Map, PortSpec, TensorArith, Val,
-    WeightProvider,
+    check_ports, choice_bits, concat_shape, coord_range, Coord, Kernel, Kind, Map, PortSpec,
+    TensorArith, Val, WeightProvider,
 };
 
 /// A recorded tensor: a program tensor with its logical shape and kind (always contiguous,
@@ -603,29 +603,13 @@ impl TensorArith for Recorder<'_> {
             .collect())
     }
     fn concat(&mut self, name: &str, parts: &[&RTensor]) -> Result<RTensor> {
-        let first = parts.first().ok_or_else(|| ModelError::Shape {
-            op: "concat",
-            detail: format!("{name}: no parts"),
-        })?;
-        if first.shape.is_empty()
-            || parts.iter().any(|p| {
-                p.shape.len() != first.shape.len()
-                    || p.shape[1..] != first.shape[1..]
-                    || p.kind != first.kind
-            })
-        {
-            return Err(ModelError::Shape {
-                op: "concat",
-                detail: format!("{name}: parts of different trailing shapes or kinds"),
-            });
-        }
-        let mut shape = first.shape.clone();
-        shape[0] = parts.iter().map(|p| p.shape[0]).sum();
+        let dims: Vec<(&[usize], Kind)> = parts.iter().map(|p| (&p.shape[..], p.kind)).collect();
+        let shape = concat_shape(name, &dims)?;
         let id = self.pb.concat(name, parts.iter().map(|p| p.id).collect())?;
         Ok(RTensor {
             id,
             shape,
-            kind: first.kind,
+            kind: dims[0].1,
         })
     }
     fn reshape(&mut self, t: &RTensor, shape: Vec<usize>) -> Result<RTensor> {

@@ -6,7 +6,9 @@ use crate::float::{Float, Format};
 use super::super::arith::Arith;
 use super::super::error::{ModelError, Result};
 use super::super::tensor::Tensor;
-use super::{check_ports, Kernel, Kind, Map, PortSpec, TensorArith, Val, WeightProvider};
+use super::{
+    check_ports, concat_shape, Kernel, Kind, Map, PortSpec, TensorArith, Val, WeightProvider,
+};
 
 /// A tensor of scalar values of backend `A`, row-major.
 ///
@@ -321,28 +323,12 @@ impl<A: Arith> TensorArith for Scalar<'_, A> {
             .collect()
     }
     fn concat(&mut self, name: &str, parts: &[&STensor<A>]) -> Result<STensor<A>> {
-        let first = parts.first().ok_or_else(|| ModelError::Shape {
-            op: "concat",
-            detail: format!("{name}: no parts"),
-        })?;
-        if first.shape.is_empty()
-            || parts.iter().any(|p| {
-                p.shape.len() != first.shape.len()
-                    || p.shape[1..] != first.shape[1..]
-                    || p.kind != first.kind
-            })
-        {
-            return Err(ModelError::Shape {
-                op: "concat",
-                detail: format!("{name}: parts of different trailing shapes or kinds"),
-            });
-        }
-        let mut shape = first.shape.clone();
-        shape[0] = parts.iter().map(|p| p.shape[0]).sum();
+        let dims: Vec<(&[usize], Kind)> = parts.iter().map(|p| (&p.shape[..], p.kind)).collect();
+        let shape = concat_shape(name, &dims)?;
         let data = parts.iter().flat_map(|p| p.data.iter().cloned()).collect();
         Ok(STensor {
             shape,
-            kind: first.kind,
+            kind: dims[0].1,
             data,
         })
     }
