@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tcvar::circuit::{Builder, Circuit, CircuitError, Levelized, Lit, Node};
+use tcvar::circuit::{Builder, Circuit, CircuitError, Levelized, Lit, Node, RowLit};
 
 // ------------------------------------------------------------------------------ expressions
 
@@ -177,7 +177,7 @@ fn check_layering(lv: &Levelized) {
         for gi in l.and_start..l.or_end {
             let r = lv.gate_offsets[gi as usize]..lv.gate_offsets[gi as usize + 1];
             for j in r {
-                let row = lv.gate_lits[j as usize] >> 1;
+                let row = lv.gate_lits[j as usize].row().0;
                 assert!(
                     row < l.row_start,
                     "level {k} gate reads row {row} not yet written"
@@ -186,7 +186,7 @@ fn check_layering(lv: &Levelized) {
         }
         for fi in l.form_start..l.form_end {
             for j in lv.form_offsets[fi as usize]..lv.form_offsets[fi as usize + 1] {
-                let row = lv.form_rows[j as usize];
+                let row = lv.form_rows[j as usize].0;
                 assert!(
                     row < l.row_start,
                     "level {k} form reads row {row} not yet written"
@@ -212,7 +212,11 @@ fn check_layering(lv: &Levelized) {
     assert_eq!(g as usize + 1, lv.gate_offsets.len());
     assert_eq!(f as usize + 1, lv.form_offsets.len());
     assert_eq!(t as usize, lv.thresholds.len());
-    assert!(lv.outputs.iter().all(|&o| o >> 1 < lv.num_rows));
+    assert!(lv.outputs.iter().all(|&o| o.row().0 < lv.num_rows));
+    assert!(
+        lv.check().is_ok(),
+        "the levelizer's output passes Levelized::check"
+    );
 }
 
 /// Form `f`'s weights decoded directly from the byte pool (independently of
@@ -263,7 +267,7 @@ fn eval_levelized(lv: &Levelized, x: &[bool]) -> Vec<bool> {
     for (i, &b) in x.iter().enumerate() {
         row[1 + i] = b;
     }
-    let litv = |row: &[bool], l: u32| row[(l >> 1) as usize] ^ (l & 1 == 1);
+    let litv = |row: &[bool], l: RowLit| row[l.row().index()] ^ l.is_complemented();
     for l in &lv.levels {
         let mut out = l.row_start as usize;
         for gi in l.and_start..l.or_end {
@@ -283,7 +287,7 @@ fn eval_levelized(lv: &Levelized, x: &[bool]) -> Vec<bool> {
             let s: i128 = r
                 .zip(&ws)
                 .map(|(j, &w)| {
-                    if row[lv.form_rows[j] as usize] {
+                    if row[lv.form_rows[j].index()] {
                         w as i128
                     } else {
                         0

@@ -6,9 +6,11 @@
 use tcvar::circuit::random::{
     layered, random_circuit, LayerGate, LayeredSpec, RandomCircuitSpec, SplitMix64,
 };
-use tcvar::circuit::{Builder, Circuit, Levelized, Lit, Node};
+use tcvar::circuit::{Builder, Circuit, Levelized, Lit, Node, Row};
 use tcvar::eval::batch::tail_mask;
 use tcvar::eval::cpu::{CpuEvaluator, CpuOptions, FormMethod};
+use tcvar::eval::gpu::plan::Plan;
+use tcvar::eval::gpu::FormKernel;
 use tcvar::eval::{Batch, EvalError, Evaluator};
 
 /// The reference: wire by wire in node order, `[sum of weights of true terms >= threshold]`
@@ -325,12 +327,12 @@ fn malformed_levelized_is_an_error_not_a_panic() {
     let lv = c.levelize();
     let mut cases: Vec<Levelized> = Vec::new();
     let mut x = lv.clone();
-    x.outputs[0] = x.num_rows << 1;
+    x.outputs[0] = Row(x.num_rows).lit(false);
     cases.push(x);
     let mut x = lv.clone();
     // A gate reading a row of its own level.
     let l = x.levels[2];
-    x.gate_lits[x.gate_offsets[l.and_start as usize] as usize] = (l.row_start + 1) << 1;
+    x.gate_lits[x.gate_offsets[l.and_start as usize] as usize] = Row(l.row_start + 1).lit(false);
     if l.and_start < l.or_end {
         cases.push(x);
     }
@@ -358,10 +360,36 @@ fn malformed_levelized_is_an_error_not_a_panic() {
         *o += 1;
     }
     cases.push(x);
+    let mut x = lv.clone();
+    // A bank whose thresholds are not ascending.
+    if let Some(f) =
+        (0..x.num_forms() as usize).find(|&f| x.bank_offsets[f + 1] - x.bank_offsets[f] > 1)
+    {
+        let t = x.bank_offsets[f] as usize;
+        x.thresholds.swap(t, t + 1);
+        if x.thresholds[t] != x.thresholds[t + 1] {
+            cases.push(x);
+        }
+    }
+    let mut x = lv.clone();
+    // Named output words that do not cover the outputs.
+    x.output_words.push(("extra".into(), 1));
+    cases.push(x);
+    // One check, one verdict: Levelized::check, the CPU evaluator and the GPU plan agree.
+    assert!(lv.check().is_ok());
+    assert!(Plan::new(&lv, 1 << 20, FormKernel::Auto).is_ok());
     for (i, m) in cases.iter().enumerate() {
+        assert!(m.check().is_err(), "case {i} passed the check");
         assert!(
             matches!(CpuEvaluator::new(m), Err(EvalError::Unsupported(_))),
-            "case {i} was accepted"
+            "case {i} was accepted by the CPU evaluator"
+        );
+        assert!(
+            matches!(
+                Plan::new(m, 1 << 20, FormKernel::Auto),
+                Err(EvalError::Unsupported(_))
+            ),
+            "case {i} was accepted by the GPU plan"
         );
     }
 }

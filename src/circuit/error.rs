@@ -49,6 +49,10 @@ pub enum CircuitError {
         /// The number of nodes.
         nodes: u32,
     },
+    /// A [`super::Levelized`] circuit that breaks one of its invariants (the message names it);
+    /// see [`super::Levelized::check`].
+    #[error("malformed levelized circuit: {0}")]
+    Malformed(String),
     /// `pop_region` without a matching `push_region`.
     #[error("pop_region called with no open region")]
     RegionUnderflow,

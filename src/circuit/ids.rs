@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use bytemuck::{Pod, Zeroable};
+
 /// A wire: the index of a node (constant, input or gate) in [`crate::circuit::Circuit::nodes`].
 ///
 /// Invariant: wire 0 is the constant `false`; every other wire is an input or a gate.
@@ -125,5 +127,55 @@ impl RegionId {
     #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+}
+
+/// A row of a [`crate::circuit::Levelized`] circuit: the slot of one value. Row 0 is the
+/// constant `false`, rows `1..=num_inputs` are the inputs, then every level's gates in order.
+#[repr(transparent)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default, Pod, Zeroable)]
+pub struct Row(pub u32);
+
+impl Row {
+    /// The constant-false row.
+    pub const FALSE: Row = Row(0);
+
+    /// The index as `usize`, for indexing flat arrays.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The literal of this row, complemented when `complement` is set.
+    #[inline]
+    pub fn lit(self, complement: bool) -> RowLit {
+        RowLit(self.0 << 1 | complement as u32)
+    }
+}
+
+/// A literal over rows, `row << 1 | complemented`: what AND/OR gates and outputs of a
+/// [`crate::circuit::Levelized`] circuit read.
+#[repr(transparent)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Pod, Zeroable)]
+pub struct RowLit(pub u32);
+
+impl RowLit {
+    /// The row this literal reads.
+    #[inline]
+    pub fn row(self) -> Row {
+        Row(self.0 >> 1)
+    }
+
+    /// Whether the row's value is complemented.
+    #[inline]
+    pub fn is_complemented(self) -> bool {
+        self.0 & 1 == 1
+    }
+}
+
+impl fmt::Debug for RowLit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = if self.is_complemented() { "!" } else { "" };
+        write!(f, "{c}r{}", self.row().0)
     }
 }

@@ -1,6 +1,6 @@
 //! Levelization: the circuit as per-level arrays grouped by gate kind, ready for an evaluator.
 
-use super::ids::{FormId, Wire};
+use super::ids::{FormId, Row, RowLit, Wire};
 use super::netlist::{Circuit, Node};
 
 /// The gates of one level, as index ranges into the arrays of [`Levelized`].
@@ -49,7 +49,7 @@ impl Level {
 ///
 /// Values live in *rows*: row 0 is constant false, rows `1..=num_inputs` are the inputs in input
 /// order, and the gates of level `L` write a contiguous block of rows after those of level `L-1`.
-/// A *literal* is `row << 1 | complement`.
+/// A *literal* is a [`RowLit`], `row << 1 | complement`, over [`Row`]s.
 ///
 /// Gate kinds:
 /// - AND gate `g`: `AND` of the literals `gate_lits[gate_offsets[g]..gate_offsets[g+1]]`;
@@ -72,6 +72,10 @@ impl Level {
 /// (or an input or the constant); only gates in the cone of an output are kept; a form's terms
 /// satisfy the builder's bounds (sum of |weights| <= 2^62), so `S` fits in `i64`; the weight
 /// bytes of all forms total less than 2^32 (byte offsets are `u32`).
+///
+/// The fields are public plain data (the GPU uploads them as they are), so a value built or
+/// edited by hand may break these invariants: [`Levelized::check`] verifies all of them once and
+/// returns a [`CheckedLevelized`], which is what the evaluators compile from.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Levelized {
     /// Number of primary inputs.
@@ -83,11 +87,11 @@ pub struct Levelized {
     /// AND/OR gate `g` has literals `gate_offsets[g]..gate_offsets[g+1]`.
     pub gate_offsets: Vec<u32>,
     /// AND/OR gate literals.
-    pub gate_lits: Vec<u32>,
+    pub gate_lits: Vec<RowLit>,
     /// Form `f` has terms `form_offsets[f]..form_offsets[f+1]`.
     pub form_offsets: Vec<u32>,
     /// Row read by each form term.
-    pub form_rows: Vec<u32>,
+    pub form_rows: Vec<Row>,
     /// Form `f`'s weights are the bytes `form_weight_offsets[f]..form_weight_offsets[f+1]` of
     /// `form_weight_bytes` (see the type's documentation for the encoding).
     pub form_weight_offsets: Vec<u32>,
@@ -98,7 +102,7 @@ pub struct Levelized {
     /// Thresholds, ascending within each bank.
     pub thresholds: Vec<i64>,
     /// Output literals over rows, in output-word order.
-    pub outputs: Vec<u32>,
+    pub outputs: Vec<RowLit>,
     /// Names and widths of the input words, in order.
     pub input_words: Vec<(String, u32)>,
     /// Names and widths of the output words, in order.
@@ -528,7 +532,7 @@ impl Circuit {
         next_row: &mut u32,
         groups: &LevelGroups,
     ) -> Level {
-        let lit_of = |row: &[u32], w: Wire, neg: bool| (row[w.index()] << 1) | neg as u32;
+        let lit_of = |row: &[u32], w: Wire, neg: bool| Row(row[w.index()]).lit(neg);
         let mut level = Level {
             row_start: *next_row,
             and_start: (lv.gate_offsets.len() - 1) as u32,
@@ -560,7 +564,7 @@ impl Circuit {
         for (form, outs) in &groups.banks {
             let (wires, weights) = self.forms.terms(*form);
             for x in wires {
-                lv.form_rows.push(row[x.index()]);
+                lv.form_rows.push(Row(row[x.index()]));
             }
             push_runs(
                 weights,
@@ -639,7 +643,7 @@ impl Circuit {
             .outputs
             .iter()
             .flat_map(|w| w.bits.iter())
-            .map(|l| (row[l.wire().index()] << 1) | l.is_complemented() as u32)
+            .map(|l| Row(row[l.wire().index()]).lit(l.is_complemented()))
             .collect();
         (lv, row)
     }
@@ -731,7 +735,7 @@ mod tests {
             for i in 0..5 {
                 row[1 + i] = bit(i);
             }
-            let litv = |row: &[bool], l: u32| row[(l >> 1) as usize] ^ (l & 1 == 1);
+            let litv = |row: &[bool], l: RowLit| row[l.row().index()] ^ l.is_complemented();
             for l in &lv.levels {
                 let mut out = l.row_start as usize;
                 for g in l.and_start..l.or_end {
@@ -750,7 +754,7 @@ mod tests {
                         .form_weights(f)
                         .unwrap()
                         .enumerate()
-                        .filter(|&(k, _)| row[lv.form_rows[r0 + k] as usize])
+                        .filter(|&(k, _)| row[lv.form_rows[r0 + k].index()])
                         .map(|(_, w)| w as i128)
                         .sum();
                     for j in lv.bank_offsets[f as usize]..lv.bank_offsets[f as usize + 1] {

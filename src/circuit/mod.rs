@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod builder;
+pub mod checked;
 pub mod error;
 pub mod ids;
 pub mod levelize;
@@ -19,8 +20,9 @@ pub mod netlist;
 
 pub use batch::{Batch, BatchError};
 pub use builder::Builder;
+pub use checked::CheckedLevelized;
 pub use error::CircuitError;
-pub use ids::{FormId, Lit, RegionId, Wire};
+pub use ids::{FormId, Lit, RegionId, Row, RowLit, Wire};
 pub use levelize::{Level, Levelized};
 pub use netlist::{Circuit, Forms, Node, Region, Word};
 

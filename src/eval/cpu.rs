@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 use super::batch::tail_mask;
 use super::{Batch, EvalError, Evaluator};
-use crate::circuit::{Level, Levelized};
+use crate::circuit::{CheckedLevelized, Level, Levelized, Row, RowLit};
 
 /// How linear forms (general threshold gates and banks) are evaluated.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -188,22 +188,6 @@ impl Program {
     }
 }
 
-fn malformed(what: impl Into<String>) -> EvalError {
-    EvalError::Unsupported(format!("malformed levelized circuit: {}", what.into()))
-}
-
-fn check_offsets(name: &str, off: &[u32], len: usize) -> Result<(), EvalError> {
-    if off.first() != Some(&0) || *off.last().unwrap_or(&1) as usize != len {
-        return Err(malformed(format!(
-            "{name} must start at 0 and end at {len}"
-        )));
-    }
-    if off.windows(2).any(|w| w[0] > w[1]) {
-        return Err(malformed(format!("{name} is not ascending")));
-    }
-    Ok(())
-}
-
 /// Estimated word-operations per 64 instances of a form evaluated bit-sliced, and the number
 /// of bit planes of its sum. `ws` are the weights, `spans` the word terms (see [`FormView`]):
 /// a scalar term costs a ripple of half adders from each set bit of `|w|` to the top plane, a
@@ -243,60 +227,20 @@ fn per_instance_cost(terms: usize, thresholds: usize) -> u64 {
     terms as u64 * 160 + thresholds as u64 * 48
 }
 
-/// Check the offset arrays of `lv` against each other (the per-level checks are in
-/// [`compile`]).
-fn check_arrays(lv: &Levelized) -> Result<(), EvalError> {
-    check_offsets("gate_offsets", &lv.gate_offsets, lv.gate_lits.len())?;
-    check_offsets("form_offsets", &lv.form_offsets, lv.form_rows.len())?;
-    check_offsets("bank_offsets", &lv.bank_offsets, lv.thresholds.len())?;
-    check_offsets(
-        "form_weight_offsets",
-        &lv.form_weight_offsets,
-        lv.form_weight_bytes.len(),
-    )?;
-    if !lv.form_run_offsets.is_empty() {
-        check_offsets("form_run_offsets", &lv.form_run_offsets, lv.word_runs.len())?;
-    }
-    if lv.form_weight_offsets.len() != lv.form_offsets.len() {
-        return Err(malformed(
-            "form_weight_offsets and form_offsets differ in length",
-        ));
-    }
-    if lv.bank_offsets.len() != lv.form_offsets.len() {
-        return Err(malformed("bank_offsets and form_offsets differ in length"));
-    }
-    let first_gate_row = 1 + lv.num_inputs as u64;
-    if (lv.num_rows as u64) < first_gate_row {
-        return Err(malformed("fewer rows than inputs"));
-    }
-    if lv.num_rows as u64 > 1 << 31 {
-        return Err(malformed("more than 2^31 rows"));
-    }
-    Ok(())
-}
-
-/// Translates the rows read by one level into program literals: only rows written before the
-/// level (`< limit`) may be read.
+/// Translates the rows read by one level into program literals (rows written before the
+/// level, as [`Levelized::check`] guarantees).
 struct Reader<'a> {
     perm: &'a [u32],
-    limit: u32,
-    level: usize,
 }
 
 impl Reader<'_> {
-    fn bad(&self, what: &str) -> EvalError {
-        malformed(format!("level {}: {what}", self.level + 1))
-    }
     /// The program literal of row `r`, complemented when `c`.
-    fn row(&self, r: u32, c: bool) -> Result<u32, EvalError> {
-        if r >= self.limit {
-            return Err(self.bad("reads a row that is not written by an earlier level"));
-        }
-        Ok(self.perm[r as usize] << 1 | c as u32)
+    fn row(&self, r: Row, c: bool) -> u32 {
+        self.perm[r.index()] << 1 | c as u32
     }
     /// The program literal of a `Levelized` literal.
-    fn lit(&self, lit: u32) -> Result<u32, EvalError> {
-        self.row(lit >> 1, lit & 1 == 1)
+    fn lit(&self, lit: RowLit) -> u32 {
+        self.row(lit.row(), lit.is_complemented())
     }
 }
 
@@ -316,18 +260,15 @@ impl Assign {
 /// Compile the AND/OR gates of level `l` into `p`: 2-input gates (ORs by De Morgan), then
 /// wider ones.
 fn compile_logic(
-    lv: &Levelized,
+    lv: CheckedLevelized,
     l: &Level,
     rd: &Reader,
     p: &mut Program,
     pl: &mut PLevel,
     asg: &mut Assign,
-) -> Result<(), EvalError> {
+) {
     let old_logic_row = |g: u32| l.row_start + (g - l.and_start);
-    let lits_of = |g: u32| {
-        &lv.gate_lits
-            [lv.gate_offsets[g as usize] as usize..lv.gate_offsets[g as usize + 1] as usize]
-    };
+    let lits_of = |g: u32| lv.gate_lits_of(g);
     // 2-input AND, then 2-input OR (De Morgan: !(!a & !b)).
     pl.and2_start = p.lit2.len() as u32;
     for (or, range) in [
@@ -341,7 +282,7 @@ fn compile_logic(
             let lits = lits_of(g);
             if lits.len() == 2 {
                 let f = or as u32;
-                p.lit2.push([rd.lit(lits[0])? ^ f, rd.lit(lits[1])? ^ f]);
+                p.lit2.push([rd.lit(lits[0]) ^ f, rd.lit(lits[1]) ^ f]);
                 asg.push(old_logic_row(g));
             }
         }
@@ -362,7 +303,7 @@ fn compile_logic(
             let lits = lits_of(g);
             if lits.len() != 2 {
                 for &x in lits {
-                    p.litk.push(rd.lit(x)?);
+                    p.litk.push(rd.lit(x));
                 }
                 p.litk_off.push(p.litk.len() as u32);
                 asg.push(old_logic_row(g));
@@ -372,7 +313,6 @@ fn compile_logic(
         }
     }
     pl.litk_end = (p.litk_off.len() - 1) as u32;
-    Ok(())
 }
 
 /// One form of a level, decoded and checked: its weights, the `span` of each term (the bits
@@ -385,38 +325,31 @@ struct FormView {
     neg_sum: i128,
 }
 
-fn view_form(lv: &Levelized, f: u32, rd: &Reader, word_terms: bool) -> Result<FormView, EvalError> {
-    let ws: Vec<i64> = lv
-        .form_weights(f)
-        .ok_or_else(|| rd.bad("a form's weight bytes break the encoding"))?
-        .collect();
+fn view_form(lv: CheckedLevelized, f: u32, word_terms: bool) -> FormView {
+    let ws: Vec<i64> = lv.weights(f).collect();
     let abs_sum: u128 = ws.iter().map(|w| w.unsigned_abs() as u128).sum();
-    if abs_sum > 1 << 62 {
-        return Err(rd.bad("a form's sum of |weights| exceeds 2^62"));
-    }
     let neg_sum: i128 = ws.iter().filter(|&&w| w < 0).map(|&w| w as i128).sum();
-    let runs = lv.checked_word_runs(f, &ws).map_err(|e| rd.bad(&e))?;
     let mut spans = vec![1u8; ws.len()];
     if word_terms {
         let t0 = lv.form_offsets[f as usize];
-        for r in runs {
+        for r in lv.word_runs_of(f) {
             let j = (r.start - t0) as usize;
             spans[j..j + r.len as usize].fill(0);
             spans[j] = r.len as u8;
         }
     }
-    Ok(FormView {
+    FormView {
         ws,
         spans,
         abs_sum,
         neg_sum,
-    })
+    }
 }
 
 /// Compile the forms of level `l` into `p`: bit-sliced ones first, then per-instance ones.
 #[allow(clippy::too_many_arguments)]
 fn compile_forms(
-    lv: &Levelized,
+    lv: CheckedLevelized,
     l: &Level,
     rd: &Reader,
     p: &mut Program,
@@ -424,13 +357,13 @@ fn compile_forms(
     asg: &mut Assign,
     method: FormMethod,
     word_terms: bool,
-) -> Result<(), EvalError> {
+) {
     let thr_row = |j: u32| l.threshold_row_start() + (j - l.threshold_start);
     pl.bs_start = p.bs.len() as u32;
     let mut pi_forms: Vec<(u32, FormView)> = Vec::new();
     for f in l.form_start..l.form_end {
-        let fv = view_form(lv, f, rd, word_terms)?;
-        let th = lv.bank_offsets[f as usize]..lv.bank_offsets[f as usize + 1];
+        let fv = view_form(lv, f, word_terms);
+        let th = lv.bank(f);
         let use_bs = match method {
             FormMethod::BitSliced => true,
             FormMethod::PerInstance => false,
@@ -443,11 +376,10 @@ fn compile_forms(
             pi_forms.push((f, fv));
             continue;
         }
-        let rows = &lv.form_rows
-            [lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize];
+        let rows = lv.form_rows_of(f);
         for ((&r, &w), &sp) in rows.iter().zip(&fv.ws).zip(&fv.spans) {
             // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
-            p.bs.terms.push(rd.row(r, w < 0)?);
+            p.bs.terms.push(rd.row(r, w < 0));
             p.bs.weights.push(w.unsigned_abs());
             p.bs.spans.push(sp);
             if sp > 1 {
@@ -457,10 +389,10 @@ fn compile_forms(
         }
         p.bs.term_off.push(p.bs.terms.len() as u32);
         for j in th.clone() {
-            let t2 = lv.thresholds[j as usize] as i128 - fv.neg_sum;
+            let t2 = lv.thresholds[j] as i128 - fv.neg_sum;
             p.bs.thresholds
                 .push(t2.clamp(0, fv.abs_sum as i128 + 1) as u64);
-            asg.push(thr_row(j));
+            asg.push(thr_row(j as u32));
         }
         p.bs.thr_off.push(p.bs.thresholds.len() as u32);
         p.counts.bitsliced_forms += 1;
@@ -469,18 +401,17 @@ fn compile_forms(
     }
     pl.bs_end = p.bs.len() as u32;
     pl.pi_start = p.pi.len() as u32;
-    for (f, fv) in &pi_forms {
-        let f = *f as usize;
-        let rows = &lv.form_rows[lv.form_offsets[f] as usize..lv.form_offsets[f + 1] as usize];
+    for &(f, ref fv) in &pi_forms {
+        let rows = lv.form_rows_of(f);
         for (&r, &w) in rows.iter().zip(&fv.ws) {
-            p.pi.terms.push(rd.row(r, false)? >> 1);
+            p.pi.terms.push(rd.row(r, false) >> 1);
             p.pi.weights.push(w);
         }
         p.pi.term_off.push(p.pi.terms.len() as u32);
-        let th = lv.bank_offsets[f]..lv.bank_offsets[f + 1];
+        let th = lv.bank(f);
         for j in th.clone() {
-            p.pi.thresholds.push(lv.thresholds[j as usize]);
-            asg.push(thr_row(j));
+            p.pi.thresholds.push(lv.thresholds[j]);
+            asg.push(thr_row(j as u32));
         }
         p.pi.thr_off.push(p.pi.thresholds.len() as u32);
         p.counts.per_instance_forms += 1;
@@ -488,18 +419,14 @@ fn compile_forms(
         p.counts.per_instance_thresholds += th.len() as u64;
     }
     pl.pi_end = p.pi.len() as u32;
-    Ok(())
 }
 
-fn compile(lv: &Levelized, method: FormMethod, word_terms: bool) -> Result<Program, EvalError> {
-    check_arrays(lv)?;
-    let num_rows = lv.num_rows as usize;
-    let first_gate_row = 1 + lv.num_inputs as u64;
-    let num_gates = lv.gate_offsets.len() - 1;
-    let num_forms = lv.form_offsets.len() - 1;
-    // perm[old row] = new row; rows of the constant and the inputs keep their place.
-    let mut perm: Vec<u32> = vec![u32::MAX; num_rows];
-    for (r, p) in perm.iter_mut().enumerate().take(first_gate_row as usize) {
+/// Compile the checked circuit `lv` into a program: rows renumbered level by level so that
+/// each kind is contiguous (`perm[old row] = new row`; the constant and the inputs keep theirs).
+fn compile(lv: CheckedLevelized, method: FormMethod, word_terms: bool) -> Program {
+    let first_gate_row = 1 + lv.num_inputs as usize;
+    let mut perm: Vec<u32> = vec![u32::MAX; lv.num_rows as usize];
+    for (r, p) in perm.iter_mut().enumerate().take(first_gate_row) {
         *p = r as u32;
     }
     let mut p = Program {
@@ -510,31 +437,7 @@ fn compile(lv: &Levelized, method: FormMethod, word_terms: bool) -> Result<Progr
         pi: FormSet::new(),
         ..Default::default()
     };
-    let mut next = first_gate_row;
-    let mut gate_end = 0u32;
-    let mut form_end = 0u32;
-    for (li, l) in lv.levels.iter().enumerate() {
-        let bad = |what: &str| malformed(format!("level {}: {what}", li + 1));
-        if l.row_start as u64 != next
-            || l.and_start != gate_end
-            || l.and_start > l.or_start
-            || l.or_start > l.or_end
-            || l.or_end as usize > num_gates
-            || l.form_start != form_end
-            || l.form_start > l.form_end
-            || l.form_end as usize > num_forms
-            || l.threshold_start != lv.bank_offsets[l.form_start as usize]
-            || l.threshold_end != lv.bank_offsets[l.form_end as usize]
-        {
-            return Err(bad("ranges do not continue the previous level"));
-        }
-        gate_end = l.or_end;
-        form_end = l.form_end;
-        let rows_here =
-            (l.or_end - l.and_start) as u64 + (l.threshold_end - l.threshold_start) as u64;
-        if next + rows_here > num_rows as u64 {
-            return Err(bad("writes past num_rows"));
-        }
+    for l in &lv.levels {
         let mut pl = PLevel {
             row_start: l.row_start,
             ..Default::default()
@@ -543,34 +446,20 @@ fn compile(lv: &Levelized, method: FormMethod, word_terms: bool) -> Result<Progr
             pairs: Vec::new(),
             next: l.row_start,
         };
-        {
-            let rd = Reader {
-                perm: &perm,
-                limit: l.row_start,
-                level: li,
-            };
-            compile_logic(lv, l, &rd, &mut p, &mut pl, &mut asg)?;
-            compile_forms(lv, l, &rd, &mut p, &mut pl, &mut asg, method, word_terms)?;
-        }
+        let rd = Reader { perm: &perm };
+        compile_logic(lv, l, &rd, &mut p, &mut pl, &mut asg);
+        compile_forms(lv, l, &rd, &mut p, &mut pl, &mut asg, method, word_terms);
         for (old, new) in asg.pairs {
             perm[old as usize] = new;
         }
-        next = asg.next as u64;
         p.levels.push(pl);
     }
-    if next != num_rows as u64 {
-        return Err(malformed(format!(
-            "levels write {next} rows, num_rows is {num_rows}"
-        )));
-    }
-    for &o in &lv.outputs {
-        let r = (o >> 1) as usize;
-        if r >= num_rows {
-            return Err(malformed(format!("output reads row {r} of {num_rows}")));
-        }
-        p.outputs.push(perm[r] << 1 | (o & 1));
-    }
-    Ok(p)
+    p.outputs = lv
+        .outputs
+        .iter()
+        .map(|o| Reader { perm: &perm }.lit(*o))
+        .collect();
+    p
 }
 
 // ------------------------------------------------------------------------------- kernels
@@ -981,8 +870,8 @@ impl CpuEvaluator {
     /// Compile `lv` with the default [`CpuOptions`].
     ///
     /// Errors with [`EvalError::Unsupported`] when `lv` violates the invariants of
-    /// [`Levelized`] (e.g. a level reading a row of its own or a later level, inconsistent
-    /// offsets, a form whose sum of |weights| exceeds 2^62).
+    /// [`Levelized`] (as [`Levelized::check`] reports them: e.g. a level reading a row of its
+    /// own or a later level, inconsistent offsets, a form whose sum of |weights| exceeds 2^62).
     pub fn new(lv: &Levelized) -> Result<Self, EvalError> {
         Self::with_options(lv, CpuOptions::default())
     }
@@ -995,8 +884,11 @@ impl CpuEvaluator {
                 opts.max_block_words
             )));
         }
+        let lv = lv
+            .check()
+            .map_err(|e| EvalError::Unsupported(e.to_string()))?;
         Ok(CpuEvaluator {
-            prog: compile(lv, opts.form_method, opts.word_terms)?,
+            prog: compile(lv, opts.form_method, opts.word_terms),
             opts,
             scratch: Vec::new(),
         })

@@ -17,7 +17,7 @@
 
 use super::{num_instances, IndexMap, Program, ProgramError, Result, Step, TensorKind};
 use crate::circuit::builder::MAX_NODES;
-use crate::circuit::{Circuit, FormId, Forms, Lit, Node, RegionId, Wire, Word};
+use crate::circuit::{Circuit, FormId, Forms, Lit, Node, RegionId, RowLit, Wire, Word};
 
 /// Row-major successor of a multi-index in `shape`.
 pub(crate) fn next_index(idx: &mut [u64], shape: &[u64]) {
@@ -97,7 +97,8 @@ impl Flat {
     ) -> Result<Vec<Vec<Lit>>> {
         let lv = &tp.circuit;
         // Copy the levels.
-        let lit_of = |rl: &[Lit], l: u32| Lit(rl[(l >> 1) as usize].0 ^ (l & 1));
+        let lit_of =
+            |rl: &[Lit], l: RowLit| Lit(rl[l.row().index()].0 ^ l.is_complemented() as u32);
         for level in &lv.levels {
             let mut row = level.row_start as usize;
             for g in level.and_start..level.or_end {
@@ -128,7 +129,7 @@ impl Flat {
                 })?;
                 let mut off = 0i64;
                 for (&rr, wt) in lv.form_rows[a..b].iter().zip(weights) {
-                    off += self.term(row_lit[rr as usize], wt);
+                    off += self.term(row_lit[rr.index()], wt);
                 }
                 let (t0, t1) = (
                     lv.bank_offsets[fm as usize] as usize,

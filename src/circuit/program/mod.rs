@@ -209,6 +209,8 @@ impl Template {
         ports: Vec<Port>,
         outputs: Vec<u32>,
     ) -> Result<Self> {
+        lv.check()
+            .map_err(|e| ProgramError::Malformed(format!("template {key}: {e}")))?;
         let need_in: u64 = ports.iter().map(|p| p.words as u64 * p.width as u64).sum();
         if need_in != lv.num_inputs as u64 {
             return Err(ProgramError::Malformed(format!(
@@ -300,7 +302,7 @@ fn io_depths(lv: &Levelized, ports: &[Port]) -> Vec<Vec<i32>> {
                     for g in level.and_start..level.or_end {
                         let d = lv.gate_lits[range(&lv.gate_offsets, g)]
                             .iter()
-                            .map(|&l| dist[(l >> 1) as usize])
+                            .map(|&l| dist[l.row().index()])
                             .max()
                             .unwrap_or(-1);
                         dist[row] = if d >= 0 { d + 1 } else { -1 };
@@ -309,7 +311,7 @@ fn io_depths(lv: &Levelized, ports: &[Port]) -> Vec<Vec<i32>> {
                     for f in level.form_start..level.form_end {
                         let d = lv.form_rows[range(&lv.form_offsets, f)]
                             .iter()
-                            .map(|&r| dist[r as usize])
+                            .map(|&r| dist[r.index()])
                             .max()
                             .unwrap_or(-1);
                         for _ in range(&lv.bank_offsets, f) {
@@ -319,7 +321,7 @@ fn io_depths(lv: &Levelized, ports: &[Port]) -> Vec<Vec<i32>> {
                     }
                 }
                 for (o, &lit) in lv.outputs.iter().enumerate() {
-                    res[pi][k as usize * nout + o] = dist[(lit >> 1) as usize];
+                    res[pi][k as usize * nout + o] = dist[lit.row().index()];
                 }
             }
         }
@@ -327,14 +329,14 @@ fn io_depths(lv: &Levelized, ports: &[Port]) -> Vec<Vec<i32>> {
     }
     for (o, &lit) in lv.outputs.iter().enumerate() {
         dist.iter_mut().for_each(|d| *d = -1);
-        dist[(lit >> 1) as usize] = 0;
+        dist[lit.row().index()] = 0;
         for level in lv.levels.iter().rev() {
             let mut row = level.row_start as usize;
             for g in level.and_start..level.or_end {
                 let d = dist[row];
                 if d >= 0 {
                     for &l in &lv.gate_lits[range(&lv.gate_offsets, g)] {
-                        let r = (l >> 1) as usize;
+                        let r = l.row().index();
                         dist[r] = dist[r].max(d + 1);
                     }
                 }
@@ -348,7 +350,7 @@ fn io_depths(lv: &Levelized, ports: &[Port]) -> Vec<Vec<i32>> {
                 }
                 if d >= 0 {
                     for &r in &lv.form_rows[range(&lv.form_offsets, f)] {
-                        let r = r as usize;
+                        let r = r.index();
                         dist[r] = dist[r].max(d + 1);
                     }
                 }

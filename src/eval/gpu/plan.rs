@@ -3,7 +3,7 @@
 //!
 //! Nothing here touches wgpu, so the planning rules are unit-tested without an adapter.
 
-use crate::circuit::Levelized;
+use crate::circuit::{CheckedLevelized, Levelized, RowLit};
 use crate::eval::EvalError;
 
 /// Largest |sum| a form may reach to use the 32-bit kernel: `sum |w| <= NARROW_MAX`, so every
@@ -216,73 +216,6 @@ pub fn clamp_threshold(t: i64) -> i32 {
     t.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
-fn lit_row(l: u32) -> u32 {
-    l >> 1
-}
-
-fn bad(msg: String) -> EvalError {
-    EvalError::Unsupported(format!("malformed levelized circuit: {msg}"))
-}
-
-/// Check that the arrays of `lv` are consistent (so that planning never indexes out of range).
-fn validate(lv: &Levelized) -> Result<(), EvalError> {
-    let ng = lv.gate_offsets.len().saturating_sub(1);
-    let nf = lv.form_offsets.len().saturating_sub(1);
-    if lv.gate_offsets.first() != Some(&0)
-        || lv.form_offsets.first() != Some(&0)
-        || lv.bank_offsets.first() != Some(&0)
-        || lv.bank_offsets.len() != nf + 1
-        || lv.form_weight_offsets.len() != nf + 1
-        || (0..nf as u32).any(|f| lv.form_weights(f).is_none())
-        || *lv.gate_offsets.last().unwrap_or(&0) as usize != lv.gate_lits.len()
-        || *lv.form_offsets.last().unwrap_or(&0) as usize != lv.form_rows.len()
-        || *lv.bank_offsets.last().unwrap_or(&0) as usize != lv.thresholds.len()
-        || lv.gate_offsets.windows(2).any(|w| w[0] > w[1])
-        || lv.form_offsets.windows(2).any(|w| w[0] > w[1])
-        || lv.bank_offsets.windows(2).any(|w| w[0] > w[1])
-    {
-        return Err(bad("offset arrays are inconsistent".into()));
-    }
-    let mut row = 1 + lv.num_inputs as u64;
-    let (mut g, mut f) = (0u32, 0u32);
-    for (i, l) in lv.levels.iter().enumerate() {
-        if l.row_start as u64 != row
-            || l.and_start != g
-            || l.and_start > l.or_start
-            || l.or_start > l.or_end
-            || l.or_end as usize > ng
-            || l.form_start != f
-            || l.form_start > l.form_end
-            || l.form_end as usize > nf
-            || l.threshold_start != lv.bank_offsets[l.form_start as usize]
-            || l.threshold_end != lv.bank_offsets[l.form_end as usize]
-        {
-            return Err(bad(format!("level {} has inconsistent ranges", i + 1)));
-        }
-        let start = l.row_start;
-        for j in lv.gate_offsets[l.and_start as usize]..lv.gate_offsets[l.or_end as usize] {
-            if lit_row(lv.gate_lits[j as usize]) >= start {
-                return Err(bad(format!("level {} reads row not yet written", i + 1)));
-            }
-        }
-        for j in lv.form_offsets[l.form_start as usize]..lv.form_offsets[l.form_end as usize] {
-            if lv.form_rows[j as usize] >= start {
-                return Err(bad(format!("level {} reads row not yet written", i + 1)));
-            }
-        }
-        row += l.num_rows() as u64;
-        g = l.or_end;
-        f = l.form_end;
-    }
-    if row != lv.num_rows as u64 || g as usize != ng || f as usize != nf {
-        return Err(bad("levels do not cover all rows, gates and forms".into()));
-    }
-    if lv.outputs.iter().any(|&o| lit_row(o) >= lv.num_rows) {
-        return Err(bad("an output reads a row out of range".into()));
-    }
-    Ok(())
-}
-
 /// Allocate wire slots: constant and inputs keep slots `0..=num_inputs` for good; each gate
 /// row gets a free slot; a gate row's slot returns to the pool once the last level that reads
 /// it has run (output rows are never freed). Returns the slot of every row and the
@@ -291,7 +224,7 @@ fn validate(lv: &Levelized) -> Result<(), EvalError> {
 /// Correctness: a level reads only rows whose last reader is that level or later, and writes
 /// only slots freed by rows whose last reader is an earlier level, so no read sees a value
 /// overwritten in the same or an earlier level.
-pub fn allocate_slots(lv: &Levelized) -> (Vec<u32>, u32) {
+pub fn allocate_slots(lv: CheckedLevelized) -> (Vec<u32>, u32) {
     let n = lv.num_rows as usize;
     let depth = lv.levels.len();
     // last[row]: 1-based index of the last level reading it; usize::MAX: keep forever.
@@ -302,18 +235,18 @@ pub fn allocate_slots(lv: &Levelized) -> (Vec<u32>, u32) {
         *l = usize::MAX;
     }
     for &o in &lv.outputs {
-        last[lit_row(o) as usize] = usize::MAX;
+        last[o.row().index()] = usize::MAX;
     }
     for (i, l) in lv.levels.iter().enumerate() {
         let li = i + 1;
         for j in lv.gate_offsets[l.and_start as usize]..lv.gate_offsets[l.or_end as usize] {
-            let r = lit_row(lv.gate_lits[j as usize]) as usize;
+            let r = lv.gate_lits[j as usize].row().index();
             if last[r] != usize::MAX {
                 last[r] = last[r].max(li);
             }
         }
         for j in lv.form_offsets[l.form_start as usize]..lv.form_offsets[l.form_end as usize] {
-            let r = lv.form_rows[j as usize] as usize;
+            let r = lv.form_rows[j as usize].index();
             if last[r] != usize::MAX {
                 last[r] = last[r].max(li);
             }
@@ -404,43 +337,21 @@ struct FormItem {
 }
 
 impl FormItem {
-    /// Form `f` of level `l` (index `li`). Errors on malformed weight bytes (excluded by the
-    /// validation) and on a sum of |weights| above `i64::MAX`.
-    fn new(
-        lv: &Levelized,
-        l: &crate::circuit::Level,
-        f: u32,
-        li: usize,
-    ) -> Result<FormItem, EvalError> {
-        let terms = lv.form_offsets[f as usize] as usize..lv.form_offsets[f as usize + 1] as usize;
-        // Checked by the validation above.
-        let ws: Vec<i64> = match lv.form_weights(f) {
-            Some(w) => w.collect(),
-            None => {
-                return Err(EvalError::Unsupported(format!(
-                    "form {f}: malformed weight bytes"
-                )))
-            }
-        };
+    /// Form `f` of level `l` (its sum of |weights| is at most 2^62, as checked).
+    fn new(lv: CheckedLevelized, l: &crate::circuit::Level, f: u32) -> FormItem {
+        let ws: Vec<i64> = lv.weights(f).collect();
         let sum_abs: i128 = ws.iter().map(|&w| (w as i128).abs()).sum();
-        if sum_abs > i64::MAX as i128 {
-            return Err(EvalError::Unsupported(format!(
-                "form {f} (level {}): sum of |weights| {sum_abs} exceeds 2^63 - 1; \
-                 sums must fit in i64",
-                li + 1
-            )));
-        }
         let neg_sum: i128 = ws.iter().filter(|&&w| w < 0).map(|&w| -(w as i128)).sum();
-        let thrs = lv.bank_offsets[f as usize] as usize..lv.bank_offsets[f as usize + 1] as usize;
+        let thrs = lv.bank(f);
         let row0 = l.threshold_row_start() + lv.bank_offsets[f as usize] - l.threshold_start;
-        Ok(FormItem {
-            terms,
+        FormItem {
+            terms: lv.form_terms(f),
             ws,
             thrs,
             row0: row0 as usize,
             sum_abs,
             neg_sum,
-        })
+        }
     }
 
     /// The kernel that evaluates this bank under `form_kernel`: the counter for small
@@ -463,7 +374,7 @@ impl FormItem {
         let fi = seg.w_forms.len() as u32;
         let (t0, h0) = (seg.w_terms.len() as u32, seg.w_thrs.len() as u32);
         for (j, &w) in self.terms.clone().zip(&self.ws) {
-            let s = slot[lv.form_rows[j] as usize];
+            let s = slot[lv.form_rows[j].index()];
             let (first, w) = if sliced {
                 (s << 1 | (w < 0) as u32, w.unsigned_abs())
             } else {
@@ -492,7 +403,7 @@ impl FormItem {
         let fi = seg.n_forms.len() as u32;
         let (t0, h0) = (seg.n_terms.len() as u32, seg.n_thrs.len() as u32);
         for (j, &w) in self.terms.clone().zip(&self.ws) {
-            let s = slot[lv.form_rows[j] as usize];
+            let s = slot[lv.form_rows[j].index()];
             seg.n_terms.push(if count {
                 [s << 1 | (w < 0) as u32, 0]
             } else {
@@ -517,15 +428,16 @@ impl Plan {
     /// Plan the evaluation of `lv` with every circuit array of a segment at most
     /// `binding_limit` bytes.
     ///
-    /// Errors: a malformed `lv`; a form whose sum of |weights| exceeds `i64::MAX` (the builder
-    /// never makes one: it bounds the sum by 2^62); more than 2^31 slots; a single gate or
-    /// form whose arrays alone exceed the limit (it cannot be split).
+    /// Errors: a malformed `lv` (as [`Levelized::check`] reports it); more than 2^31 slots; a
+    /// single gate or form whose arrays alone exceed the limit (it cannot be split).
     pub fn new(
         lv: &Levelized,
         binding_limit: u64,
         form_kernel: FormKernel,
     ) -> Result<Plan, EvalError> {
-        validate(lv)?;
+        let lv = lv
+            .check()
+            .map_err(|e| EvalError::Unsupported(e.to_string()))?;
         let (slot, num_slots) = allocate_slots(lv);
         if num_slots > 1 << 31 {
             return Err(EvalError::LimitExceeded {
@@ -534,7 +446,7 @@ impl Plan {
                 limit: 1 << 31,
             });
         }
-        let slit = |l: u32| slot[lit_row(l) as usize] << 1 | (l & 1);
+        let slit = |l: RowLit| slot[l.row().index()] << 1 | l.is_complemented() as u32;
         let mut plan = Plan {
             num_slots,
             num_inputs: lv.num_inputs,
@@ -573,7 +485,7 @@ impl Plan {
             // Forms: bit-sliced ones first, then narrow, then wide ones.
             for pass in [Kind::Count, Kind::Sliced, Kind::Narrow, Kind::Wide] {
                 for f in l.form_start..l.form_end {
-                    let item = FormItem::new(lv, l, f, li)?;
+                    let item = FormItem::new(lv, l, f);
                     let kind = item.kind(form_kernel);
                     if kind != pass {
                         continue;
@@ -581,9 +493,9 @@ impl Plan {
                     let size = (item.terms.len() as u64, item.thrs.len() as u64);
                     plan.push_item(li as u32, kind, binding_limit, size, |seg| match kind {
                         Kind::Wide | Kind::Sliced => {
-                            item.write_wide(seg, lv, &slot, kind == Kind::Sliced)
+                            item.write_wide(seg, &lv, &slot, kind == Kind::Sliced)
                         }
-                        _ => item.write_narrow(seg, lv, &slot, kind == Kind::Count),
+                        _ => item.write_narrow(seg, &lv, &slot, kind == Kind::Count),
                     })
                     .map_err(|e| name_item(e, &format!("level {} form {f}", li + 1)))?;
                     match kind {
