@@ -283,3 +283,57 @@ fn a_failure_on_one_rank_is_reported_once_by_rank_0() {
     let out = mpmd(&[(1, &ok), (1, &bad)], &[]);
     assert_user_error(&out, "rank 1: cpu: limit exceeded");
 }
+
+/// `--out` under mpirun: rank 0 gathers the whole batch's outputs and writes the same token
+/// maps and images as a run without MPI, for both splits (the batch split with unequal shares).
+#[test]
+fn out_files_under_mpi_equal_a_single_process_run() {
+    let dir = std::env::temp_dir().join(format!("tcvar-mpi-out-{}", std::process::id()));
+    let args = |d: &std::path::Path, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "run",
+            "--json",
+            "--quiet",
+            "--config",
+            "micro",
+            "--backend",
+            "cpu",
+            "--batch",
+            "3",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(d.display().to_string());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let single = dir.join("single");
+    let out = Command::new(env!("CARGO_BIN_EXE_tcvar"))
+        .args(args(&single, &[]))
+        .output()
+        .expect("run tcvar");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |d: &std::path::Path, f: &str| {
+        std::fs::read(d.join(f)).unwrap_or_else(|e| panic!("{}/{f}: {e}", d.display()))
+    };
+    for split in ["batch", "instances"] {
+        let d = dir.join(split);
+        let a = args(&d, &["--mpi-split", split]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        check_summary(&summary(&mpirun(2, &a, &[])), 3, split);
+        for f in ["tokens.json", "images.npy"] {
+            assert!(
+                read(&d, f) == read(&single, f),
+                "{split} split: {f} differs from the single-process run"
+            );
+        }
+        assert!(d.join("images.png").is_file() && d.join("summary.json").is_file());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -197,15 +197,20 @@ impl Cluster {
 
     /// `values` of every rank, on rank 0 (`None` elsewhere); every rank gives the same count.
     pub fn gather_f64(&self, values: &[f64]) -> Option<Vec<Vec<f64>>> {
+        self.gather(values)
+    }
+
+    /// `values` of every rank, on rank 0 (`None` elsewhere); every rank gives the same count.
+    pub fn gather_u64(&self, values: &[u64]) -> Option<Vec<Vec<u64>>> {
+        self.gather(values)
+    }
+
+    fn gather<T: Equivalence + Copy + Default>(&self, values: &[T]) -> Option<Vec<Vec<T>>> {
         let root = self.world.process_at_rank(0);
         if self.is_root() {
-            let mut all = vec![0f64; values.len() * self.size];
+            let mut all = vec![T::default(); values.len() * self.size];
             root.gather_into_root(values, &mut all[..]);
-            Some(
-                all.chunks(values.len().max(1))
-                    .map(<[f64]>::to_vec)
-                    .collect(),
-            )
+            Some(all.chunks(values.len().max(1)).map(<[T]>::to_vec).collect())
         } else {
             root.gather_into(values);
             None

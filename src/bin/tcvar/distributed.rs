@@ -19,7 +19,7 @@ use tcvar::eval::program::{
 use tcvar::eval::EvalError;
 use tcvar::model::ops::WeightProvider;
 use tcvar::model::var::pass::{
-    record_with, var_reference_until, CompileOptions, RecordedVar, Until, VarInput,
+    record_with, var_reference_until, CompileOptions, RecordedVar, Until, VarInput, VarOutput,
 };
 
 use crate::common::{self, CliError, Outcome};
@@ -319,6 +319,8 @@ fn run(c: &Cluster, a: &RunArgs) -> Result<Outcome, CliError> {
     let mut p = settle(c, prepared, false)?;
     let mut figures: Vec<f64> = Vec::new();
     let mut names = Vec::new();
+    // The first evaluator's outputs of the whole batch, on rank 0 when --out is given.
+    let mut first_out: Option<Vec<VarOutput>> = None;
     let mut evs = std::mem::take(&mut p.evs);
     for ev in evs.iter_mut() {
         let local = match ev {
@@ -338,6 +340,9 @@ fn run(c: &Cluster, a: &RunArgs) -> Result<Outcome, CliError> {
             Ok((l, bad, secs))
         });
         let (l, bad, ref_secs) = settle(c, local, agreed)?;
+        if names.is_empty() && a.out.is_some() {
+            first_out = gather_outputs(c, &p, &l)?;
+        }
         figures.extend_from_slice(&[
             l.stats.seconds,
             l.stats.gather_seconds,
@@ -356,7 +361,74 @@ fn run(c: &Cluster, a: &RunArgs) -> Result<Outcome, CliError> {
     let Some(ranks) = ranks else {
         return Ok(Outcome::Ok);
     };
-    report(c, a, &p, &names, &ranks, t0.elapsed().as_secs_f64())
+    report(
+        c,
+        a,
+        &p,
+        &names,
+        &ranks,
+        first_out.as_deref(),
+        t0.elapsed().as_secs_f64(),
+    )
+}
+
+/// The outputs of the whole batch on rank 0 (`None` elsewhere), from each rank's `l`: with the
+/// batch split, every rank sends its share's outputs, each instance flattened to the same
+/// number of words (the token maps, then the image) and the shares padded to the largest; with
+/// the instance split every rank already holds the whole batch. Every rank must call it.
+fn gather_outputs(
+    c: &Cluster,
+    p: &Prepared,
+    l: &Local,
+) -> Result<Option<Vec<VarOutput>>, CliError> {
+    let local = p
+        .rec
+        .outputs(&l.out)
+        .map_err(|e| Some(CliError::Failure(format!("outputs: {e}"))));
+    let outs = settle(c, local, false)?;
+    if p.split == MpiSplit::Instances {
+        return Ok(c.is_root().then_some(outs));
+    }
+    // Every rank holds at least one instance (the batch is at least the number of ranks), and
+    // every instance of one configuration has the same shape.
+    let shape: Vec<usize> = outs[0].tokens.iter().map(Vec::len).collect();
+    let image = outs[0].image.len();
+    let per = shape.iter().sum::<usize>() + image;
+    let most = (p.batch as u64).div_ceil(c.size() as u64) as usize;
+    let mut flat = vec![0u64; most * per];
+    for (o, dst) in outs.iter().zip(flat.chunks_exact_mut(per)) {
+        let words = o
+            .tokens
+            .iter()
+            .flatten()
+            .map(|&t| t as u64)
+            .chain(o.image.iter().copied());
+        for (d, w) in dst.iter_mut().zip(words) {
+            *d = w;
+        }
+    }
+    let Some(all) = c.gather_u64(&flat) else {
+        return Ok(None);
+    };
+    let mut whole = Vec::with_capacity(p.batch);
+    for (r, words) in all.iter().enumerate() {
+        let n = share(p.batch as u64, c.size(), r);
+        for inst in words.chunks_exact(per).take((n.end - n.start) as usize) {
+            let mut at = 0;
+            let tokens = shape
+                .iter()
+                .map(|&k| {
+                    at += k;
+                    inst[at - k..at].iter().map(|&t| t as u32).collect()
+                })
+                .collect();
+            whole.push(VarOutput {
+                tokens,
+                image: inst[at..].to_vec(),
+            });
+        }
+    }
+    Ok(Some(whole))
 }
 
 /// The batch instances this rank checks.
@@ -372,6 +444,7 @@ fn report(
     p: &Prepared,
     names: &[String],
     ranks: &[Vec<f64>],
+    outs: Option<&[VarOutput]>,
     wall: f64,
 ) -> Result<Outcome, CliError> {
     let counts = p.rec.program.counts();
@@ -425,8 +498,7 @@ fn report(
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::User(format!("cannot create {}: {e}", dir.display())))?;
-        std::fs::write(dir.join("summary.json"), format!("{summary:#}\n"))
-            .map_err(|e| CliError::User(format!("cannot write summary: {e}")))?;
+        crate::run::write_out(dir, &p.cfg, p.rec.until, outs, &summary)?;
     }
     if a.json {
         println!("{summary}");

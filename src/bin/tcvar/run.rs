@@ -525,18 +525,20 @@ fn summary(
     Ok(v)
 }
 
-/// Write the `--out` files; the list of names written.
-fn write_out(
+/// Write the `--out` files (the images only for a pass `until` the image); the list of names
+/// written.
+pub fn write_out(
     dir: &std::path::Path,
-    s: &Setup,
+    cfg: &VarConfig,
+    until: Until,
     outs: Option<&[VarOutput]>,
     summary: &serde_json::Value,
 ) -> Result<Vec<&'static str>, CliError> {
     let mut wrote = Vec::new();
     if let Some(outs) = outs {
-        if s.until == Until::Image {
-            outputs::png_grid(&dir.join("images.png"), &s.cfg, outs)?;
-            outputs::write_npy(&dir.join("images.npy"), &s.cfg, outs)?;
+        if until == Until::Image {
+            outputs::png_grid(&dir.join("images.png"), cfg, outs)?;
+            outputs::write_npy(&dir.join("images.npy"), cfg, outs)?;
             wrote.extend(["images.png", "images.npy"]);
         }
         outputs::write_tokens(&dir.join("tokens.json"), outs)?;
@@ -578,7 +580,7 @@ pub fn run(a: &RunArgs) -> Result<Outcome, CliError> {
             .map(|r| r.iter().map(|x| x.0.clone()).collect()),
     };
     let wrote = match &a.out {
-        Some(dir) => write_out(dir, &s, outs.as_deref(), &summary)?,
+        Some(dir) => write_out(dir, &s.cfg, s.until, outs.as_deref(), &summary)?,
         None => Vec::new(),
     };
     if a.json {
