@@ -108,6 +108,13 @@ fn bench_circuit(c: &mut Criterion, name: &str, lv: &Levelized, built: Duration)
                 },
             ),
             (
+                "rows_in_place",
+                CpuOptions {
+                    reuse_slots: false,
+                    ..d
+                },
+            ),
+            (
                 "1thread",
                 CpuOptions {
                     parallel: false,

@@ -76,6 +76,17 @@ fn option_sets() -> Vec<CpuOptions> {
             ..d
         },
         CpuOptions {
+            // One row per gate, written in place.
+            reuse_slots: false,
+            ..d
+        },
+        CpuOptions {
+            reuse_slots: false,
+            max_scratch_bytes: 1,
+            max_block_words: 4,
+            ..d
+        },
+        CpuOptions {
             // A tiny budget forces one worker with gate-parallel levels.
             max_scratch_bytes: 1,
             max_block_words: 4,
@@ -392,4 +403,45 @@ fn malformed_levelized_is_an_error_not_a_panic() {
             "case {i} was accepted by the GPU plan"
         );
     }
+}
+
+/// The wire-value array holds the slots (rows reused once their last reader has run) plus one
+/// level's staging block, not every row: on a deep circuit of reach 2 it is a fraction of the
+/// rows, and the outputs still equal the interpreter's.
+#[test]
+fn deep_circuit_values_live_in_reused_slots() {
+    let c = layered(&LayeredSpec {
+        inputs: 16,
+        width: 24,
+        layers: 130,
+        gate: LayerGate::Mixed,
+        reach: 2,
+        seed: 5,
+    })
+    .expect("layered");
+    let lv = c.levelize();
+    assert!(lv.depth() > 100, "depth {}", lv.depth());
+    let opts = CpuOptions {
+        parallel: false,
+        max_block_words: 1,
+        ..CpuOptions::default()
+    };
+    let mut e = CpuEvaluator::with_options(&lv, opts).unwrap();
+    let program = e.bytes();
+    let n = 100;
+    let inst = random_inputs(c.num_inputs(), n, 3);
+    let got = e
+        .evaluate(&Batch::from_instances(c.num_inputs() as u32, &inst).unwrap())
+        .unwrap()
+        .to_instances();
+    for (i, x) in inst.iter().enumerate() {
+        assert_eq!(got[i], interpret(&c, x), "instance {i}");
+    }
+    // Column blocks of one word (max_block_words), one worker: 8 bytes per value row.
+    let value_rows = (e.bytes() - program) / 8;
+    assert!(
+        value_rows * 4 < lv.num_rows as u64,
+        "{value_rows} value rows for {} rows",
+        lv.num_rows
+    );
 }

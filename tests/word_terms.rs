@@ -109,11 +109,12 @@ fn cpu_options() -> Vec<CpuOptions> {
             FormMethod::BitSliced,
             FormMethod::PerInstance,
         ] {
-            for max_block_words in [1, 8] {
+            for (max_block_words, reuse_slots) in [(1, true), (8, false)] {
                 v.push(CpuOptions {
                     word_terms,
                     form_method,
                     max_block_words,
+                    reuse_slots,
                     ..d
                 });
             }

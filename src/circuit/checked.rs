@@ -70,6 +70,71 @@ impl<'a> CheckedLevelized<'a> {
         range(&self.lv.bank_offsets, f)
     }
 
+    /// Allocate wire slots: constant and inputs keep slots `0..=num_inputs` for good; each gate
+    /// row gets a free slot; a gate row's slot returns to the pool once the last level that reads
+    /// it has run (output rows are never freed). Returns the slot of every row and the
+    /// number of slots.
+    ///
+    /// Correctness: a level reads only rows whose last reader is that level or later, and writes
+    /// only slots freed by rows whose last reader is an earlier level, so no read sees a value
+    /// overwritten in the same or an earlier level.
+    pub fn allocate_slots(&self) -> (Vec<u32>, u32) {
+        let lv = self;
+        let n = lv.num_rows as usize;
+        let depth = lv.levels.len();
+        // last[row]: 1-based index of the last level reading it; usize::MAX: keep forever.
+        let mut last = vec![0usize; n];
+        // The constant and the inputs are never freed, so that the levels can be run again on
+        // inputs uploaded once (the split upload / run / download API).
+        for l in last.iter_mut().take((1 + lv.num_inputs as usize).min(n)) {
+            *l = usize::MAX;
+        }
+        for &o in &lv.outputs {
+            last[o.row().index()] = usize::MAX;
+        }
+        for (i, l) in lv.levels.iter().enumerate() {
+            let li = i + 1;
+            for j in lv.gate_offsets[l.and_start as usize]..lv.gate_offsets[l.or_end as usize] {
+                let r = lv.gate_lits[j as usize].row().index();
+                if last[r] != usize::MAX {
+                    last[r] = last[r].max(li);
+                }
+            }
+            for j in lv.form_offsets[l.form_start as usize]..lv.form_offsets[l.form_end as usize] {
+                let r = lv.form_rows[j as usize].index();
+                if last[r] != usize::MAX {
+                    last[r] = last[r].max(li);
+                }
+            }
+        }
+        // free_after[L]: rows whose last reader is level L (0: never read).
+        let mut free_after: Vec<Vec<u32>> = vec![Vec::new(); depth + 1];
+        for (r, &l) in last.iter().enumerate() {
+            if l != usize::MAX {
+                free_after[l].push(r as u32);
+            }
+        }
+        let mut slot = vec![u32::MAX; n];
+        let first_gate_row = (1 + lv.num_inputs as usize).min(n);
+        for (r, s) in slot.iter_mut().enumerate().take(first_gate_row) {
+            *s = r as u32;
+        }
+        let mut next = first_gate_row as u32;
+        let mut pool: Vec<u32> = Vec::new();
+        for (i, l) in lv.levels.iter().enumerate() {
+            for &r in &free_after[i] {
+                pool.push(slot[r as usize]);
+            }
+            for r in l.row_start..l.row_start + l.num_rows() {
+                slot[r as usize] = pool.pop().unwrap_or_else(|| {
+                    next += 1;
+                    next - 1
+                });
+            }
+        }
+        (slot, next)
+    }
+
     /// The word terms of form `f` (empty when the circuit carries none).
     pub fn word_runs_of(&self, f: u32) -> &'a [WordRun] {
         if self.lv.form_run_offsets.is_empty() {
