@@ -445,3 +445,52 @@ fn deep_circuit_values_live_in_reused_slots() {
         lv.num_rows
     );
 }
+
+/// Gate rows that no level reads and no output names (a hand-made circuit whose last outputs
+/// were cut) get slots of their own, freed after their level: both value layouts evaluate it,
+/// the kept outputs are unchanged, and the GPU plan accepts it.
+#[test]
+fn unread_gate_rows_get_slots_of_their_own() {
+    let c = layered(&LayeredSpec {
+        inputs: 16,
+        width: 24,
+        layers: 30,
+        gate: LayerGate::Mixed,
+        reach: 2,
+        seed: 9,
+    })
+    .expect("layered");
+    let lv = c.levelize();
+    let mut cut = lv.clone();
+    let keep = cut.outputs.len() / 2;
+    cut.outputs.truncate(keep);
+    cut.output_words.clear();
+    assert!(cut.check().is_ok());
+    let n = 130;
+    let inputs =
+        Batch::from_instances(c.num_inputs() as u32, &random_inputs(c.num_inputs(), n, 4)).unwrap();
+    let full = CpuEvaluator::new(&lv)
+        .unwrap()
+        .evaluate(&inputs)
+        .unwrap()
+        .to_instances();
+    for reuse_slots in [true, false] {
+        let opts = CpuOptions {
+            reuse_slots,
+            ..CpuOptions::default()
+        };
+        let got = CpuEvaluator::with_options(&cut, opts)
+            .unwrap()
+            .evaluate(&inputs)
+            .unwrap()
+            .to_instances();
+        for i in 0..n {
+            assert_eq!(
+                got[i][..],
+                full[i][..keep],
+                "instance {i}, reuse {reuse_slots}"
+            );
+        }
+    }
+    assert!(Plan::new(&cut, 1 << 20, FormKernel::Auto).is_ok());
+}

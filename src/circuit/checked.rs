@@ -107,7 +107,16 @@ impl<'a> CheckedLevelized<'a> {
                 }
             }
         }
-        // free_after[L]: rows whose last reader is level L (0: never read).
+        // A gate row nobody reads (possible in a hand-made circuit) is freed after its own
+        // level.
+        for (i, l) in lv.levels.iter().enumerate() {
+            for r in l.row_start..l.row_start + l.num_rows() {
+                if last[r as usize] == 0 {
+                    last[r as usize] = i + 1;
+                }
+            }
+        }
+        // free_after[L]: rows whose last reader is level L.
         let mut free_after: Vec<Vec<u32>> = vec![Vec::new(); depth + 1];
         for (r, &l) in last.iter().enumerate() {
             if l != usize::MAX {
