@@ -620,3 +620,116 @@ fn shared_adaln_program_equals_reference() {
         );
     }
 }
+
+/// BINUNICODE `s`.
+fn p_str(p: &mut Vec<u8>, s: &str) {
+    p.push(b'X');
+    p.extend((s.len() as u32).to_le_bytes());
+    p.extend(s.as_bytes());
+}
+
+/// BININT `v`.
+fn p_int(p: &mut Vec<u8>, v: u32) {
+    p.push(b'J');
+    p.extend(v.to_le_bytes());
+}
+
+/// `_rebuild_tensor_v2(('storage', torch.FloatStorage, key, 'cpu', numel), 0, (numel,),
+/// (1,), False, OrderedDict())`: the whole storage `key` as a vector.
+fn p_tensor(p: &mut Vec<u8>, key: &str, numel: u32) {
+    p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+    p_str(p, "storage");
+    p.extend(b"ctorch\nFloatStorage\n");
+    p_str(p, key);
+    p_str(p, "cpu");
+    p_int(p, numel);
+    p.extend(b"tQ");
+    p_int(p, 0);
+    p_int(p, numel);
+    p.push(0x85);
+    p_int(p, 1);
+    p.extend([0x85, 0x89]);
+    p.extend(b"ccollections\nOrderedDict\n)RtR");
+}
+
+/// A dict `{name: tensor of storage key}` as pickle opcodes.
+fn p_tensors(p: &mut Vec<u8>, tensors: &[(&str, &str, u32)]) {
+    p.extend(b"}(");
+    for &(name, key, numel) in tensors {
+        p_str(p, name);
+        p_tensor(p, key, numel);
+    }
+    p.push(b'u');
+}
+
+/// The reference code's training checkpoint (`train.py`): `{'epoch', 'trainer': {'config',
+/// 'var_wo_ddp', 'vae_local', 'var_opt'}, 'args'}`, with the given transformer and VQ-VAE
+/// tensors and an optimiser state holding a tensor of its own under an integer key.
+fn trainer_pickle(var: &[(&str, &str, u32)], vae: Option<&[(&str, &str, u32)]>) -> Vec<u8> {
+    let mut p = vec![0x80, 2, b'}', b'('];
+    p_str(&mut p, "epoch");
+    p_int(&mut p, 3);
+    p_str(&mut p, "trainer");
+    p.extend(b"}(");
+    p_str(&mut p, "config");
+    p.extend(b"}(");
+    p_str(&mut p, "depth");
+    p_int(&mut p, 2);
+    p.push(b'u');
+    p_str(&mut p, "var_wo_ddp");
+    p_tensors(&mut p, var);
+    if let Some(vae) = vae {
+        p_str(&mut p, "vae_local");
+        p_tensors(&mut p, vae);
+    }
+    p_str(&mut p, "var_opt");
+    p.extend(b"}(");
+    p_str(&mut p, "state");
+    p.extend(b"}(K\x00");
+    p_tensors(&mut p, &[("exp_avg", "2", 3)]);
+    p.extend(b"uu");
+    p.push(b'u');
+    p_str(&mut p, "args");
+    p.extend(b"}(");
+    p_str(&mut p, "tlr");
+    p_int(&mut p, 1);
+    p.extend(b"uu.");
+    p
+}
+
+#[test]
+fn training_checkpoints_read_the_transformer_and_the_vae_together() {
+    let f = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let (d0, d1, d2) = (f(&[1.5, -2.0, 3.25]), f(&[4.0, 5.0]), f(&[7.0, 8.0, 9.0]));
+    let file = |pkl: &[u8]| {
+        zip_of(&[
+            ("ar-ckpt-best/data.pkl", pkl),
+            ("ar-ckpt-best/data/0", &d0),
+            ("ar-ckpt-best/data/1", &d1),
+            ("ar-ckpt-best/data/2", &d2),
+        ])
+    };
+    let var = [("head.weight", "0", 3)];
+    let vae = [("quantize.embedding.weight", "1", 2)];
+    let raw = read_zip(&file(&trainer_pickle(&var, Some(&vae)))).unwrap();
+    assert_eq!(raw.len(), 2, "the optimiser state is not read");
+    assert_eq!(
+        raw.get("head.weight").unwrap().data,
+        RawData::Float(vec![1.5, -2.0, 3.25])
+    );
+    assert_eq!(
+        raw.get("quantize.embedding.weight").unwrap().data,
+        RawData::Float(vec![4.0, 5.0])
+    );
+    // Without the VQ-VAE: the transformer alone.
+    let raw = read_zip(&file(&trainer_pickle(&var, None))).unwrap();
+    assert_eq!(raw.len(), 1);
+    // A name in both state dicts is an error naming it.
+    let e = read_zip(&file(&trainer_pickle(
+        &var,
+        Some(&[("head.weight", "1", 2)]),
+    )))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("head.weight") && e.contains("twice"), "{e}");
+}

@@ -420,8 +420,15 @@ fn tensor_ref_in(v: &Val, nest: usize) -> std::result::Result<Option<TensorRef>,
 }
 
 /// Key names under which a checkpoint nests its state dict (tried in this order when the
-/// top-level dict holds no tensor).
-pub const NESTED_KEYS: [&str; 4] = ["state_dict", "model", "module", "net"];
+/// top-level dict holds no tensor). `trainer` is the reference code's training checkpoint
+/// (`{'epoch', 'iter', 'trainer': {...}, 'args'}`), whose trainer dict holds
+/// [`TRAINER_KEYS`].
+pub const NESTED_KEYS: [&str; 5] = ["state_dict", "model", "module", "net", "trainer"];
+
+/// The state dicts of the reference code's trainer (`VARTrainer.state_dict`): the transformer
+/// and the VQ-VAE, read together as one set of tensors (the optimiser state `var_opt` and the
+/// `config` are not read).
+pub const TRAINER_KEYS: [&str; 2] = ["var_wo_ddp", "vae_local"];
 
 fn dict_entries(v: &Val) -> Option<Vec<(Val, Val)>> {
     match v {
@@ -430,10 +437,39 @@ fn dict_entries(v: &Val) -> Option<Vec<(Val, Val)>> {
     }
 }
 
+/// The tensors of a trainer's state dicts `parts`, together; a name in two of them is an
+/// error.
+fn trainer_state(
+    parts: &[(&str, &Val)],
+    depth: usize,
+) -> std::result::Result<Vec<(String, TensorRef)>, String> {
+    let mut all: Vec<(String, TensorRef)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for &(key, part) in parts {
+        for (name, t) in state_dict_at(part, depth).map_err(|e| format!("trainer {key}: {e}"))? {
+            if !seen.insert(name.clone()) {
+                return Err(format!("trainer {key}: tensor {name:?} appears twice"));
+            }
+            all.push((name, t));
+        }
+    }
+    Ok(all)
+}
+
 /// The state dict of the pickled object: `(name, tensor)` pairs.
 fn state_dict(root: &Val) -> std::result::Result<Vec<(String, TensorRef)>, String> {
+    state_dict_at(root, 0)
+}
+
+/// [`state_dict`] of an object found `depth` dicts below the saved one (at most
+/// `MAX_NESTING` in all, so that a pickle whose dicts contain themselves ends).
+fn state_dict_at(
+    root: &Val,
+    depth: usize,
+) -> std::result::Result<Vec<(String, TensorRef)>, String> {
+    const MAX_NESTING: usize = 4;
     let mut cur = root.clone();
-    for _ in 0..4 {
+    for depth in depth..MAX_NESTING {
         let entries = dict_entries(&cur).ok_or_else(|| {
             format!(
                 "the saved object is a {}, not a dict of tensors",
@@ -459,6 +495,13 @@ fn state_dict(root: &Val) -> std::result::Result<Vec<(String, TensorRef)>, Strin
                 ));
             }
             return Ok(tensors);
+        }
+        let parts: Vec<(&str, &Val)> = TRAINER_KEYS
+            .iter()
+            .filter_map(|&key| other.iter().find(|(n, _)| n == key).map(|(_, v)| (key, v)))
+            .collect();
+        if !parts.is_empty() {
+            return trainer_state(&parts, depth + 1);
         }
         let next = NESTED_KEYS
             .iter()
