@@ -494,3 +494,115 @@ fn unread_gate_rows_get_slots_of_their_own() {
     }
     assert!(Plan::new(&cut, 1 << 20, FormKernel::Auto).is_ok());
 }
+
+/// One random corruption of `x`: a field, level bound, offset, literal, row, threshold or weight
+/// byte set to a value near its range or anywhere.
+fn corrupt(x: &mut Levelized, rng: &mut SplitMix64) {
+    let near = |rng: &mut SplitMix64, v: u32| match rng.below(4) {
+        0 => v.wrapping_add(1),
+        1 => v.wrapping_sub(1),
+        2 => rng.next_u64() as u32,
+        _ => v.wrapping_add(rng.below(8) as u32),
+    };
+    let pick = |rng: &mut SplitMix64, n: usize| rng.below(n.max(1) as u64) as usize;
+    match rng.below(11) {
+        0 => x.num_rows = near(rng, x.num_rows),
+        1 => x.num_inputs = near(rng, x.num_inputs),
+        2 if !x.levels.is_empty() => {
+            let i = pick(rng, x.levels.len());
+            let l = &mut x.levels[i];
+            let f = match rng.below(8) {
+                0 => &mut l.row_start,
+                1 => &mut l.and_start,
+                2 => &mut l.or_start,
+                3 => &mut l.or_end,
+                4 => &mut l.form_start,
+                5 => &mut l.form_end,
+                6 => &mut l.threshold_start,
+                _ => &mut l.threshold_end,
+            };
+            *f = near(rng, *f);
+        }
+        3 if !x.gate_lits.is_empty() => {
+            let i = pick(rng, x.gate_lits.len());
+            x.gate_lits[i].0 = near(rng, x.gate_lits[i].0);
+        }
+        4 if !x.form_rows.is_empty() => {
+            let i = pick(rng, x.form_rows.len());
+            x.form_rows[i].0 = near(rng, x.form_rows[i].0);
+        }
+        5 if !x.outputs.is_empty() => {
+            let i = pick(rng, x.outputs.len());
+            x.outputs[i].0 = near(rng, x.outputs[i].0);
+        }
+        6 => {
+            let arr = match rng.below(5) {
+                0 => &mut x.gate_offsets,
+                1 => &mut x.form_offsets,
+                2 => &mut x.bank_offsets,
+                3 => &mut x.form_weight_offsets,
+                _ => &mut x.form_run_offsets,
+            };
+            if !arr.is_empty() {
+                let i = pick(rng, arr.len());
+                arr[i] = near(rng, arr[i]);
+            }
+        }
+        7 if !x.thresholds.is_empty() => {
+            let i = pick(rng, x.thresholds.len());
+            x.thresholds[i] = rng.next_u64() as i64 >> rng.below(64);
+        }
+        8 if !x.form_weight_bytes.is_empty() => {
+            let i = pick(rng, x.form_weight_bytes.len());
+            x.form_weight_bytes[i] = rng.next_u64() as u8;
+        }
+        9 if !x.word_runs.is_empty() => {
+            let i = pick(rng, x.word_runs.len());
+            x.word_runs[i].start = near(rng, x.word_runs[i].start);
+            x.word_runs[i].len = near(rng, x.word_runs[i].len);
+        }
+        _ => {
+            x.levels.truncate(pick(rng, x.levels.len() + 1));
+        }
+    }
+}
+
+/// `Levelized::check` is the only guard of the evaluators: on thousands of random corruptions
+/// it never panics, and whatever it accepts the CPU evaluator (both value layouts) evaluates
+/// and the GPU plan plans without panicking.
+#[test]
+fn whatever_the_check_accepts_evaluates_without_panic() {
+    let c = random_circuit(&RandomCircuitSpec {
+        seed: 17,
+        ..RandomCircuitSpec::default()
+    })
+    .unwrap();
+    let lv = c.levelize();
+    let mut rng = SplitMix64::new(99);
+    let inputs =
+        Batch::from_instances(lv.num_inputs, &random_inputs(lv.num_inputs as usize, 70, 5))
+            .unwrap();
+    let (mut accepted, cases) = (0, 3000);
+    for _ in 0..cases {
+        let mut x = lv.clone();
+        for _ in 0..1 + rng.below(3) {
+            corrupt(&mut x, &mut rng);
+        }
+        if x.check().is_err() {
+            continue;
+        }
+        accepted += 1;
+        for reuse_slots in [true, false] {
+            let opts = CpuOptions {
+                reuse_slots,
+                ..CpuOptions::default()
+            };
+            let mut e = CpuEvaluator::with_options(&x, opts).expect("checked circuit compiles");
+            if x.num_inputs == lv.num_inputs {
+                e.evaluate(&inputs).expect("evaluates");
+            }
+        }
+        Plan::new(&x, 1 << 20, FormKernel::Auto).expect("checked circuit plans");
+    }
+    eprintln!("{accepted} of {cases} corrupted circuits passed the check");
+}
