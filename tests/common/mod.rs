@@ -1,0 +1,6 @@
+//! Helpers shared by the integration tests. Each test file compiles this module on its own
+//! (`mod common;`) and uses only the parts it needs, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
+
+pub mod cli;
