@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod eval;
 pub mod var;
