@@ -5,4 +5,5 @@
 
 pub mod cli;
 pub mod eval;
+pub mod float_gadgets;
 pub mod var;
