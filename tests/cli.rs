@@ -16,7 +16,9 @@ use tcvar::model::var::config::VarConfig;
 use tcvar::model::var::pass::{compile_with, record_with, CompileOptions};
 use tcvar::model::var::weights::VarWeights;
 
-use common::cli::{assert_mentions, json, tcvar, user_error_line, PANIC_OR_BACKTRACE};
+use common::cli::{
+    assert_mentions, assert_success, json, tcvar, user_error_line, PANIC_OR_BACKTRACE,
+};
 
 /// A fresh, empty temporary directory for the test part `name`.
 fn tmpdir(name: &str) -> PathBuf {
@@ -127,11 +129,7 @@ fn run_writes_png_grid_and_summary() {
         "--out",
         d.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("gate-evals/s") && text.contains("bit for bit"),
@@ -238,11 +236,7 @@ fn build_eval_export_round_trip() {
         "--out",
         outp.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let lines: Vec<String> = std::fs::read_to_string(&outp)
         .unwrap()
         .lines()
@@ -280,11 +274,7 @@ fn build_eval_export_round_trip() {
         "--module",
         "mul4",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v = std::fs::read_to_string(vdir.join("mul4.v")).unwrap();
     assert!(v.contains("module mul4"));
     assert!(std::fs::read_to_string(vdir.join("mul4_tb.v"))

@@ -12,7 +12,7 @@ use std::process::Output;
 use tcvar::model::var::config::VarConfig;
 use tcvar::model::var::weights::{tensors_to_safetensors, VarWeights};
 
-use common::cli::{tcvar, user_error_line, PANIC};
+use common::cli::{assert_success, tcvar, user_error_line, PANIC};
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -184,7 +184,7 @@ fn reference_backend_reproduces_reference_code() {
         "--out",
         &out,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     let want = tokens(Path::new(&fixture("expected_tokens.json")));
     assert_eq!(want["labels"], serde_json::json!([0, 1, 2, 3]));
     assert_eq!(

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cli::{user_error_line, PANIC_OR_BACKTRACE};
+use common::cli::{assert_success, user_error_line, PANIC_OR_BACKTRACE};
 
 /// The address-space cap, in KiB.
 const CAP_KIB: u64 = 4 << 20;
@@ -52,11 +52,7 @@ fn adder(dir: &Path) -> PathBuf {
         "--out",
         s(&c),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     c
 }
 

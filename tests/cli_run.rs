@@ -12,7 +12,7 @@ use tcvar::model::var::config::{Sampling, VarConfig};
 use tcvar::model::var::pass::{var_reference_until, Until, VarInput};
 use tcvar::model::var::weights::VarWeights;
 
-use common::cli::{assert_mentions, json, tcvar, user_error_line, PANIC};
+use common::cli::{assert_mentions, assert_success, json, tcvar, user_error_line, PANIC};
 
 /// A fresh, empty temporary directory for the test part `name`.
 fn tmpdir(name: &str) -> PathBuf {
@@ -146,11 +146,7 @@ fn reference_backend_f24_9_writes_tokens_and_images() {
         "--out",
         d.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     // The library's reference pass on the same configuration, weights and labels.
     let mut cfg = VarConfig::preset("tiny").unwrap();
     cfg.fmt = tcvar::float::Format::new(24, 9).unwrap();

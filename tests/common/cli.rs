@@ -12,6 +12,15 @@ pub fn tcvar(args: &[&str]) -> Output {
         .expect("the tcvar binary runs")
 }
 
+/// Asserts that the run ended with success, showing its stderr otherwise.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The JSON object of a successful `--json` run: asserts that the run succeeded and printed
 /// exactly one non-blank line on stdout, and parses that line.
 pub fn json(out: &Output) -> serde_json::Value {
