@@ -17,7 +17,7 @@ use tcvar::gadgets::float::product::{
 };
 use tcvar::gadgets::float::FloatWord;
 
-use common::float_gadgets::{build as build_with, eval, fmt};
+use common::float_gadgets::{build as build_with, eval, fmt, rand_sig};
 
 /// Build the product circuit of n inputs of format f.
 fn build(f: Format, n: usize) -> Circuit {
@@ -52,11 +52,6 @@ fn val(rng: &mut ChaCha8Rng, f: Format, sig: u64, e: i32) -> u64 {
     f.from_parts(rng.random_bool(0.5), e, sig)
         .unwrap()
         .to_bits()
-}
-
-fn rand_sig(rng: &mut ChaCha8Rng, f: Format) -> u64 {
-    let p = f.p();
-    (1u64 << (p - 1)) | rng.random_range(0..1u64 << (p - 1))
 }
 
 /// The exponent of 1: `2^(p-1) * 2^(1-p) = 1`.

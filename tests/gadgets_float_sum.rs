@@ -11,7 +11,7 @@ use tcvar::circuit::{Builder, Circuit, Lit};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::float::{fixed, sum, FloatWord};
 
-use common::float_gadgets::{eval_words, fmt};
+use common::float_gadgets::{eval_words, fmt, rand_sig};
 
 /// Cross-check the evaluator against `Circuit::eval_single` on the first `k` instances
 /// (`eval_single` sums every gate's form separately: only for circuits of < 20M wires).
@@ -144,10 +144,6 @@ fn dot_exhaustive_tiny_format() {
 }
 
 // ------------------------------------------------------------------ random with cancellation
-
-fn rand_sig(rng: &mut ChaCha8Rng, f: Format) -> u64 {
-    (1u64 << (f.p() - 1)) | rng.random_range(0..(1u64 << (f.p() - 1)))
-}
 
 fn rand_val(rng: &mut ChaCha8Rng, f: Format) -> Float {
     match rng.random_range(0..100) {

@@ -111,6 +111,11 @@ pub fn random_value(rng: &mut ChaCha8Rng, f: Format) -> u64 {
     }
 }
 
+/// A random significand of `f`: the leading one and `p - 1` uniform fraction bits.
+pub fn rand_sig(rng: &mut ChaCha8Rng, f: Format) -> u64 {
+    (1u64 << (f.p() - 1)) | rng.random_range(0..(1u64 << (f.p() - 1)))
+}
+
 /// `n` cases of `arity` encodings from [`random_value`], seeded with `seed`.
 pub fn random_cases(f: Format, arity: usize, n: usize, seed: u64) -> Vec<Vec<u64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
