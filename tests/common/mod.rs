@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod eval;
 pub mod float_gadgets;
+pub mod int;
 pub mod var;
