@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod checksum;
 pub mod cli;
 pub mod eval;
 pub mod float_gadgets;
