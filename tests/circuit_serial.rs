@@ -1,17 +1,12 @@
 //! The circuit file format: round trips, and a clear error (never a panic) for truncated,
 //! corrupted, wrong-version, foreign and crafted files.
 
+mod common;
+
 use tcvar::circuit::serial::{validate, FileError, FORMAT_VERSION, HEADER_LEN, MAGIC};
 use tcvar::circuit::{Builder, Circuit, FormId, Lit, Node, RegionId, Wire};
 
-/// FNV-1a 64, written here independently of the crate.
-fn fnv(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for &b in data {
-        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-    }
-    h
-}
+use common::checksum::fnv;
 
 /// A small circuit with inputs, AND/OR/majority/xor, a weighted bank, negative weights,
 /// constant and complemented outputs, and nested regions.

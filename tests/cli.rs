@@ -2,6 +2,8 @@
 //! output parsed and checked against the library's own results, and bad arguments giving one
 //! line on stderr and exit status 2.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -14,51 +16,20 @@ use tcvar::model::var::config::VarConfig;
 use tcvar::model::var::pass::{compile_with, record_with, CompileOptions};
 use tcvar::model::var::weights::VarWeights;
 
-fn tcvar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tcvar"))
-        .args(args)
-        .output()
-        .expect("the tcvar binary runs")
-}
+use common::cli::{
+    assert_mentions, assert_success, json, tcvar, user_error_line, PANIC_OR_BACKTRACE,
+};
 
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "status {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "--json prints exactly one line: {s}");
-    serde_json::from_str(lines[0]).expect("one JSON object")
-}
-
+/// A fresh, empty temporary directory for the test part `name`.
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tcvar-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common::cli::tmpdir("tcvar-cli", name)
 }
 
-/// A user error: status 2, exactly one line on stderr, no panic or backtrace.
+/// A user error: status 2, exactly one line on stderr mentioning `needle`, no panic or
+/// backtrace.
 fn assert_user_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-    assert!(
-        lines[0].to_lowercase().contains(&needle.to_lowercase()),
-        "{:?} should mention {needle:?}",
-        lines[0]
-    );
+    let line = user_error_line(out, PANIC_OR_BACKTRACE, "");
+    assert_mentions(&line, needle);
 }
 
 #[test]
@@ -158,11 +129,7 @@ fn run_writes_png_grid_and_summary() {
         "--out",
         d.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("gate-evals/s") && text.contains("bit for bit"),
@@ -269,11 +236,7 @@ fn build_eval_export_round_trip() {
         "--out",
         outp.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let lines: Vec<String> = std::fs::read_to_string(&outp)
         .unwrap()
         .lines()
@@ -311,11 +274,7 @@ fn build_eval_export_round_trip() {
         "--module",
         "mul4",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v = std::fs::read_to_string(vdir.join("mul4.v")).unwrap();
     assert!(v.contains("module mul4"));
     assert!(std::fs::read_to_string(vdir.join("mul4_tb.v"))

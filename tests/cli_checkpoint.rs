@@ -4,11 +4,15 @@
 //! safetensors bit for bit, the reference implementation's token maps and images reproduced by
 //! `--backend reference --out`, and unexpected or contradicting tensors refused with one line.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use tcvar::model::var::config::VarConfig;
 use tcvar::model::var::weights::{tensors_to_safetensors, VarWeights};
+
+use common::cli::{assert_success, tcvar, user_error_line, PANIC};
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,18 +22,9 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
-fn tcvar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tcvar"))
-        .args(args)
-        .output()
-        .expect("the tcvar binary runs")
-}
-
+/// A fresh, empty temporary directory for the test part `name`.
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tcvar-cli-ckpt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common::cli::tmpdir("tcvar-cli-ckpt", name)
 }
 
 fn ok_json(out: &Output) -> serde_json::Value {
@@ -45,16 +40,9 @@ fn ok_json(out: &Output) -> serde_json::Value {
 
 /// Status 2, one line on stderr (lavapipe's XDG notice aside), containing every needle.
 fn assert_user_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one line expected: {err}");
+    let line = user_error_line(out, PANIC, "");
     for n in needles {
-        assert!(lines[0].contains(n), "{:?} should name {n:?}", lines[0]);
+        assert!(line.contains(n), "{line:?} should name {n:?}");
     }
 }
 
@@ -196,7 +184,7 @@ fn reference_backend_reproduces_reference_code() {
         "--out",
         &out,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     let want = tokens(Path::new(&fixture("expected_tokens.json")));
     assert_eq!(want["labels"], serde_json::json!([0, 1, 2, 3]));
     assert_eq!(

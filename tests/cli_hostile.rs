@@ -3,8 +3,12 @@
 //! never need more memory than the cap (an allocation past it would abort the process, which
 //! these tests see as a wrong status).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::cli::{assert_success, user_error_line, PANIC_OR_BACKTRACE};
 
 /// The address-space cap, in KiB.
 const CAP_KIB: u64 = 4 << 20;
@@ -19,28 +23,15 @@ fn capped(args: &[&str]) -> Output {
         .expect("sh runs")
 }
 
+/// A fresh, empty temporary directory for the test part `name`.
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tcvar-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common::cli::tmpdir("tcvar-hostile", name)
 }
 
-/// Status 2, exactly one line on stderr (besides the Vulkan loader's own notice), no panic.
+/// The one stderr line of `tcvar args` (under the cap): status 2, exactly one line on stderr
+/// (besides the Vulkan loader's own notice), no panic or backtrace.
 fn refused(args: &[&str]) -> String {
-    let out = capped(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .collect();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
-    assert_eq!(lines.len(), 1, "{args:?}: one line expected, got {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{args:?}: {err}"
-    );
-    lines[0].to_string()
+    user_error_line(&capped(args), PANIC_OR_BACKTRACE, &format!("{args:?}: "))
 }
 
 fn s(p: &Path) -> &str {
@@ -61,11 +52,7 @@ fn adder(dir: &Path) -> PathBuf {
         "--out",
         s(&c),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     c
 }
 

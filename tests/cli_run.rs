@@ -2,6 +2,8 @@
 //! reference backend and its output files, and hostile arguments (status 2, one line, before
 //! anything is built).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -10,48 +12,17 @@ use tcvar::model::var::config::{Sampling, VarConfig};
 use tcvar::model::var::pass::{var_reference_until, Until, VarInput};
 use tcvar::model::var::weights::VarWeights;
 
-fn tcvar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tcvar"))
-        .args(args)
-        .output()
-        .expect("the tcvar binary runs")
-}
+use common::cli::{assert_mentions, assert_success, json, tcvar, user_error_line, PANIC};
 
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "status {:?}, stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "--json prints exactly one line: {s}");
-    serde_json::from_str(lines[0]).expect("one JSON object")
-}
-
+/// A fresh, empty temporary directory for the test part `name`.
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tcvar-cli-run-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    common::cli::tmpdir("tcvar-cli-run", name)
 }
 
 /// A user error: status 2, exactly one line on stderr naming `needle`, no panic.
 fn assert_user_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        lines[0].to_lowercase().contains(&needle.to_lowercase()),
-        "{:?} should mention {needle:?}",
-        lines[0]
-    );
+    let line = user_error_line(out, PANIC, "");
+    assert_mentions(&line, needle);
 }
 
 /// Run with a wall-clock cap: a command that should stop at once (an argument check) must not
@@ -175,11 +146,7 @@ fn reference_backend_f24_9_writes_tokens_and_images() {
         "--out",
         d.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     // The library's reference pass on the same configuration, weights and labels.
     let mut cfg = VarConfig::preset("tiny").unwrap();
     cfg.fmt = tcvar::float::Format::new(24, 9).unwrap();

@@ -6,15 +6,17 @@
 //! instances per word, forms summed once per bank), cross-checked against
 //! `Circuit::eval_single` on a few instances.
 
+mod common;
+
 use std::cmp::Ordering;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tcvar::circuit::{Builder, Circuit, Lit, Node};
-use tcvar::eval::cpu::CpuEvaluator;
-use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::float::{add, cmp, round, sum, FloatWord};
+
+use common::float_gadgets::{eval_words, fmt};
 
 // ------------------------------------------------------------------ evaluation
 
@@ -22,15 +24,7 @@ use tcvar::gadgets::float::{add, cmp, round, sum, FloatWord};
 /// in input-word order); returns each instance's output-word values. The first instances are
 /// cross-checked against the local interpreter [`interp`] and `Circuit::eval_single`.
 fn run(c: &Circuit, instances: &[Vec<u64>]) -> Vec<Vec<u64>> {
-    let in_widths: Vec<u32> = c.inputs.iter().map(|w| w.bits.len() as u32).collect();
-    let out_widths: Vec<u32> = c.outputs.iter().map(|w| w.bits.len() as u32).collect();
-    let mut ev = CpuEvaluator::new(&c.levelize()).unwrap();
-    let mut got = Vec::with_capacity(instances.len());
-    for chunk in instances.chunks(1 << 14) {
-        let batch = Batch::pack_fields(&in_widths, chunk).unwrap();
-        let out = ev.evaluate(&batch).unwrap();
-        got.extend(out.unpack_fields(&out_widths).unwrap());
-    }
+    let got = eval_words(c, instances);
     let k = instances.len().min(256);
     assert_eq!(
         interp(c, &instances[..k]),
@@ -151,10 +145,6 @@ fn check_interpreter(c: &Circuit, instances: &[Vec<u64>], got: &[Vec<u64>]) {
             assert_eq!(v, g[oi], "interpreter disagrees with eval_single");
         }
     }
-}
-
-fn fmt(p: u32, q: u32) -> Format {
-    Format::new(p, q).unwrap()
 }
 
 fn bits(x: Float) -> u64 {

@@ -4,6 +4,8 @@
 //! the structure: depth 5 (max) and 4 (argmax) for every n >= 2, and the work bound at
 //! F(8,5), n = 256.
 
+mod common;
+
 use std::cmp::Ordering;
 
 use rand::{Rng, SeedableRng};
@@ -14,12 +16,8 @@ use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::float::{cmp, FloatWord};
 
-fn fmt(p: u32, q: u32) -> Format {
-    Format::new(p, q).unwrap()
-}
+use common::float_gadgets::fmt;
 
-/// A circuit with outputs: the max (one word) and the one-hot argmax (one word of n bits,
-/// bit i = literal i), for n inputs.
 fn build(f: Format, n: usize) -> Circuit {
     let mut b = Builder::new();
     let xs: Vec<FloatWord> = (0..n)

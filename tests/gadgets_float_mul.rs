@@ -3,11 +3,11 @@
 //! evaluator and compared with the `float` reference: exhaustively for F(4,4), on >= 10^5
 //! seeded random inputs (special values mixed in) for F(8,5) and F(11,6).
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tcvar::circuit::{Builder, Circuit};
-use tcvar::eval::cpu::CpuEvaluator;
-use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::error::GadgetError;
 use tcvar::gadgets::float::div::div;
@@ -17,95 +17,14 @@ use tcvar::gadgets::float::product::{product, uses_log_construction};
 use tcvar::gadgets::float::table::{exp, rsqrt, sqrt, unary_table};
 use tcvar::gadgets::float::FloatWord;
 
-fn fmt(p: u32, q: u32) -> Format {
-    Format::new(p, q).unwrap()
-}
+use common::float_gadgets::{self, all_singles, build, eval, fmt, random_cases, random_value};
 
-/// Evaluate `c` (inputs: `arity` words of the format's width, one output word) on `cases`
-/// (encodings) with the CPU evaluator; returns the output encodings.
-fn eval(c: &Circuit, f: Format, arity: usize, cases: &[Vec<u64>]) -> Vec<u64> {
-    let lv = c.levelize();
-    let mut ev = CpuEvaluator::new(&lv).unwrap();
-    let widths = vec![f.width(); arity];
-    let mut out = Vec::with_capacity(cases.len());
-    for chunk in cases.chunks(1 << 14) {
-        let batch = Batch::pack_fields(&widths, chunk).unwrap();
-        let r = ev.evaluate(&batch).unwrap();
-        out.extend(
-            r.unpack_fields(&[f.width()])
-                .unwrap()
-                .into_iter()
-                .map(|v| v[0]),
-        );
-    }
-    out
-}
-
-/// Build a circuit of `arity` float inputs and the output of `g`.
-fn build(
-    f: Format,
-    arity: usize,
-    g: impl Fn(&mut Builder, &[FloatWord]) -> Result<FloatWord, GadgetError>,
-) -> Circuit {
-    let mut b = Builder::new();
-    let xs: Vec<FloatWord> = (0..arity)
-        .map(|i| FloatWord::input(&mut b, &format!("x{i}"), f).unwrap())
-        .collect();
-    let y = g(&mut b, &xs).unwrap();
-    b.output_word("y", &y.bits).unwrap();
-    b.finish()
-}
+/// Instances per CPU batch.
+const CHUNK: usize = 1 << 14;
 
 /// Compare circuit outputs with the reference `r` on `cases`, reporting the first mismatch.
 fn check(name: &str, c: &Circuit, f: Format, cases: &[Vec<u64>], r: impl Fn(&[Float]) -> Float) {
-    let got = eval(c, f, cases[0].len(), cases);
-    let mut bad = 0usize;
-    for (case, &g) in cases.iter().zip(&got) {
-        let vals: Vec<Float> = case.iter().map(|&x| f.from_bits(x).unwrap()).collect();
-        let want = r(&vals).to_bits();
-        if g != want {
-            if bad < 5 {
-                eprintln!(
-                    "{name} {f}: inputs {:?} -> circuit {g:#x} ({}), reference {want:#x} ({})",
-                    vals.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-                    f.from_bits(g).map(|v| v.to_string()).unwrap_or_default(),
-                    f.from_bits(want).unwrap()
-                );
-            }
-            bad += 1;
-        }
-    }
-    assert_eq!(bad, 0, "{name} {f}: {bad} of {} cases differ", cases.len());
-}
-
-/// A random value: zero, the largest or smallest magnitude, or a random encoding.
-fn random_value(rng: &mut ChaCha8Rng, f: Format) -> u64 {
-    let neg = rng.random_bool(0.5);
-    match rng.random_range(0..16) {
-        0 => 0,
-        1 => f.max_finite(neg).to_bits(),
-        2 => {
-            let v = f.min_positive();
-            if neg {
-                v.neg().to_bits()
-            } else {
-                v.to_bits()
-            }
-        }
-        _ => {
-            let p = f.p();
-            let sig = (1u64 << (p - 1)) | rng.random_range(0..1u64 << (p - 1));
-            let e = rng.random_range(0..1u64 << f.q());
-            sig | (e << p) | ((neg as u64) << (p + f.q()))
-        }
-    }
-}
-
-fn random_cases(f: Format, arity: usize, n: usize, seed: u64) -> Vec<Vec<u64>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| (0..arity).map(|_| random_value(&mut rng, f)).collect())
-        .collect()
+    float_gadgets::check(name, c, f, cases, CHUNK, r)
 }
 
 fn all_pairs(f: Format) -> Vec<Vec<u64>> {
@@ -117,10 +36,6 @@ fn all_pairs(f: Format) -> Vec<Vec<u64>> {
         }
     }
     out
-}
-
-fn all_singles(f: Format) -> Vec<Vec<u64>> {
-    f.all_values().map(|v| vec![v.to_bits()]).collect()
 }
 
 const RANDOM_CASES: usize = 100_000;
@@ -183,7 +98,7 @@ fn div_by_zero_rules() {
     }
     check("div", &c, f, &cases, |v| v[0].div(v[1]).unwrap());
     // The rules themselves, independently of the reference.
-    let got = eval(&c, f, 2, &cases);
+    let got = eval(&c, f, &cases, CHUNK);
     assert_eq!(got[0], f.max_finite(false).to_bits());
     assert_eq!(got[2], f.max_finite(true).to_bits());
     assert_eq!(got[6], 0); // 0 / 0

@@ -4,11 +4,11 @@
 //! (fitted log-log slopes of gates and fan-in below 2.2) for n = 2..1024 at F(8,5), and errors
 //! instead of panics.
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tcvar::circuit::{Builder, Circuit};
-use tcvar::eval::cpu::CpuEvaluator;
-use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::error::GadgetError;
 use tcvar::gadgets::float::product::{
@@ -17,51 +17,16 @@ use tcvar::gadgets::float::product::{
 };
 use tcvar::gadgets::float::FloatWord;
 
-fn fmt(p: u32, q: u32) -> Format {
-    Format::new(p, q).unwrap()
-}
+use common::float_gadgets::{build as build_with, eval, fmt, rand_sig};
 
 /// Build the product circuit of n inputs of format f.
 fn build(f: Format, n: usize) -> Circuit {
     build_with(f, n, product)
 }
 
-fn build_with(
-    f: Format,
-    n: usize,
-    g: impl Fn(&mut Builder, &[FloatWord]) -> Result<FloatWord, GadgetError>,
-) -> Circuit {
-    let mut b = Builder::new();
-    let xs: Vec<FloatWord> = (0..n)
-        .map(|i| FloatWord::input(&mut b, &format!("x{i}"), f).unwrap())
-        .collect();
-    let y = g(&mut b, &xs).unwrap();
-    b.output_word("y", &y.bits).unwrap();
-    b.finish()
-}
-
-/// Evaluate `c` on `cases` (each a list of n encodings) with the CPU evaluator.
-fn eval(c: &Circuit, f: Format, cases: &[Vec<u64>]) -> Vec<u64> {
-    let lv = c.levelize();
-    let mut ev = CpuEvaluator::new(&lv).unwrap();
-    let widths = vec![f.width(); cases[0].len()];
-    let mut out = Vec::with_capacity(cases.len());
-    for chunk in cases.chunks(1 << 12) {
-        let batch = Batch::pack_fields(&widths, chunk).unwrap();
-        let r = ev.evaluate(&batch).unwrap();
-        out.extend(
-            r.unpack_fields(&[f.width()])
-                .unwrap()
-                .into_iter()
-                .map(|v| v[0]),
-        );
-    }
-    out
-}
-
 /// Compare the circuit with `Format::product` on `cases`; report the first mismatches.
 fn check(name: &str, c: &Circuit, f: Format, cases: &[Vec<u64>]) {
-    let got = eval(c, f, cases);
+    let got = eval(c, f, cases, 1 << 12);
     let mut bad = 0usize;
     for (case, &g) in cases.iter().zip(&got) {
         let vals: Vec<Float> = case.iter().map(|&x| f.from_bits(x).unwrap()).collect();
@@ -87,11 +52,6 @@ fn val(rng: &mut ChaCha8Rng, f: Format, sig: u64, e: i32) -> u64 {
     f.from_parts(rng.random_bool(0.5), e, sig)
         .unwrap()
         .to_bits()
-}
-
-fn rand_sig(rng: &mut ChaCha8Rng, f: Format) -> u64 {
-    let p = f.p();
-    (1u64 << (p - 1)) | rng.random_range(0..1u64 << (p - 1))
 }
 
 /// The exponent of 1: `2^(p-1) * 2^(1-p) = 1`.

@@ -3,32 +3,15 @@
 //! formats, seeded random with heavy cancellation, ties, saturation and flush at F(8,5) (n up
 //! to 16384) and F(11,6), the exact partial sums of `fixed`, and depth independent of n.
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tcvar::circuit::{Builder, Circuit, Lit};
-use tcvar::eval::cpu::CpuEvaluator;
-use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::float::{fixed, sum, FloatWord};
 
-fn fmt(p: u32, q: u32) -> Format {
-    Format::new(p, q).unwrap()
-}
-
-/// Evaluate `c` with the crate's CPU evaluator on instances (input-word values in input
-/// order); returns every instance's output-word values.
-fn run(c: &Circuit, instances: &[Vec<u64>]) -> Vec<Vec<u64>> {
-    let in_widths: Vec<u32> = c.inputs.iter().map(|w| w.bits.len() as u32).collect();
-    let out_widths: Vec<u32> = c.outputs.iter().map(|w| w.bits.len() as u32).collect();
-    let mut ev = CpuEvaluator::new(&c.levelize()).unwrap();
-    let mut got = Vec::with_capacity(instances.len());
-    for chunk in instances.chunks(1 << 14) {
-        let batch = Batch::pack_fields(&in_widths, chunk).unwrap();
-        let out = ev.evaluate(&batch).unwrap();
-        got.extend(out.unpack_fields(&out_widths).unwrap());
-    }
-    got
-}
+use common::float_gadgets::{eval_words, fmt, rand_sig};
 
 /// Cross-check the evaluator against `Circuit::eval_single` on the first `k` instances
 /// (`eval_single` sums every gate's form separately: only for circuits of < 20M wires).
@@ -99,7 +82,7 @@ fn words(l: &[Float]) -> Vec<u64> {
 /// Check `circuit(list) == reference(list)` for every list.
 fn check(c: &Circuit, lists: &[Vec<Float>], reference: impl Fn(&[Float]) -> Float, what: &str) {
     let inst: Vec<Vec<u64>> = lists.iter().map(|l| words(l)).collect();
-    let got = run(c, &inst);
+    let got = eval_words(c, &inst);
     check_single(c, &inst, &got, 4);
     for (l, g) in lists.iter().zip(&got) {
         let want = reference(l).to_bits();
@@ -161,10 +144,6 @@ fn dot_exhaustive_tiny_format() {
 }
 
 // ------------------------------------------------------------------ random with cancellation
-
-fn rand_sig(rng: &mut ChaCha8Rng, f: Format) -> u64 {
-    (1u64 << (f.p() - 1)) | rng.random_range(0..(1u64 << (f.p() - 1)))
-}
 
 fn rand_val(rng: &mut ChaCha8Rng, f: Format) -> Float {
     match rng.random_range(0..100) {
@@ -382,7 +361,7 @@ fn fixed_partial_sums() {
         });
         let lists = rand_lists(seed, f, n, count);
         let inst: Vec<Vec<u64>> = lists.iter().map(|l| words(l)).collect();
-        let got = run(&c, &inst);
+        let got = eval_words(&c, &inst);
         check_single(&c, &inst, &got, 4);
         for (l, g) in lists.iter().zip(&got) {
             assert_eq!(g[0], f.sum(l).unwrap().to_bits(), "round_sum of {l:?}");

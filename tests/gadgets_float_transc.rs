@@ -11,52 +11,23 @@
 //!   spot-checked at the extreme formats (p = 2 and 32, q = 2 and 16);
 //! - depth depends on p only through the construction (checked across q).
 
+mod common;
+
 use half::f16;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tcvar::circuit::{Builder, Circuit};
-use tcvar::eval::cpu::CpuEvaluator;
-use tcvar::eval::{Batch, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::error::GadgetError;
 use tcvar::gadgets::float::FloatWord;
 use tcvar::gadgets::float::{div, exp_poly, root, table};
 
-fn fmt(p: u32, q: u32) -> Format {
-    Format::new(p, q).unwrap()
-}
+use common::float_gadgets::{self, all_singles, build, eval, fmt, random_cases};
 
 type Gadget = fn(&mut Builder, &[FloatWord]) -> Result<FloatWord, GadgetError>;
 
-/// A circuit of `arity` float inputs and the gadget's output.
-fn build(f: Format, arity: usize, g: Gadget) -> Circuit {
-    let mut b = Builder::new();
-    let xs: Vec<FloatWord> = (0..arity)
-        .map(|i| FloatWord::input(&mut b, &format!("x{i}"), f).unwrap())
-        .collect();
-    let y = g(&mut b, &xs).unwrap();
-    b.output_word("y", &y.bits).unwrap();
-    b.finish()
-}
-
-/// Evaluate `c` on `cases` (encodings) with the CPU evaluator, in batches of 2^16 instances.
-fn eval(c: &Circuit, f: Format, cases: &[Vec<u64>]) -> Vec<u64> {
-    let lv = c.levelize();
-    let mut ev = CpuEvaluator::new(&lv).unwrap();
-    let widths = vec![f.width(); cases[0].len()];
-    let mut out = Vec::with_capacity(cases.len());
-    for chunk in cases.chunks(1 << 16) {
-        let batch = Batch::pack_fields(&widths, chunk).unwrap();
-        let r = ev.evaluate(&batch).unwrap();
-        out.extend(
-            r.unpack_fields(&[f.width()])
-                .unwrap()
-                .into_iter()
-                .map(|v| v[0]),
-        );
-    }
-    out
-}
+/// Instances per CPU batch.
+const CHUNK: usize = 1 << 16;
 
 /// Circuit outputs equal the reference `r` on every case (first mismatches printed).
 fn check_ref(
@@ -66,60 +37,7 @@ fn check_ref(
     cases: &[Vec<u64>],
     r: impl Fn(&[Float]) -> Float,
 ) {
-    let got = eval(c, f, cases);
-    let mut bad = 0usize;
-    for (case, &g) in cases.iter().zip(&got) {
-        let vals: Vec<Float> = case.iter().map(|&x| f.from_bits(x).unwrap()).collect();
-        let want = r(&vals).to_bits();
-        if g != want {
-            if bad < 5 {
-                eprintln!(
-                    "{name} {f}: {:?} -> circuit {}, reference {}",
-                    vals.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-                    f.from_bits(g)
-                        .map(|v| v.to_string())
-                        .unwrap_or(format!("{g:#x}")),
-                    f.from_bits(want).unwrap()
-                );
-            }
-            bad += 1;
-        }
-    }
-    assert_eq!(bad, 0, "{name} {f}: {bad} of {} cases differ", cases.len());
-}
-
-fn all_singles(f: Format) -> Vec<Vec<u64>> {
-    f.all_values().map(|v| vec![v.to_bits()]).collect()
-}
-
-/// A random encoding (zero, extremes, or uniform bits).
-fn random_value(rng: &mut ChaCha8Rng, f: Format) -> u64 {
-    let neg = rng.random_bool(0.5);
-    match rng.random_range(0..16) {
-        0 => 0,
-        1 => f.max_finite(neg).to_bits(),
-        2 => {
-            let v = f.min_positive();
-            if neg {
-                v.neg().to_bits()
-            } else {
-                v.to_bits()
-            }
-        }
-        _ => {
-            let p = f.p();
-            let sig = (1u64 << (p - 1)) | rng.random_range(0..1u64 << (p - 1));
-            let e = rng.random_range(0..1u64 << f.q());
-            sig | (e << p) | ((neg as u64) << (p + f.q()))
-        }
-    }
-}
-
-fn random_cases(f: Format, arity: usize, n: usize, seed: u64) -> Vec<Vec<u64>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| (0..arity).map(|_| random_value(&mut rng, f)).collect())
-        .collect()
+    float_gadgets::check(name, c, f, cases, CHUNK, r)
 }
 
 // ------------------------------------------------------------------ IEEE references
@@ -275,7 +193,7 @@ fn check_ieee(
                 .collect()
         })
         .collect();
-    let got = eval(c, f, &enc);
+    let got = eval(c, f, &enc, CHUNK);
     let mut compared = 0;
     let mut bad = 0;
     for ((cs, e), &g) in cases.iter().zip(&enc).zip(&got) {

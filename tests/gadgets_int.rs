@@ -6,6 +6,8 @@
 //! `u64`, one form sum per lane), independent of the crate's evaluators; it is checked against
 //! `Circuit::eval_single` on one circuit.
 
+mod common;
+
 use num_bigint::BigUint;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,6 +15,8 @@ use rand_chacha::ChaCha8Rng;
 use tcvar::circuit::{Builder, Circuit, Lit, Node};
 use tcvar::gadgets::error::GadgetError;
 use tcvar::gadgets::int::{self, SumStrategy};
+
+use common::int::{mask, tc};
 
 // ===================================================================== harness
 
@@ -87,14 +91,6 @@ fn eval(c: &Circuit, inst: &[Vec<u128>]) -> Vec<Vec<u128>> {
     out
 }
 
-fn mask(w: usize) -> u128 {
-    if w >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << w) - 1
-    }
-}
-
 /// Two's complement value of the low `w` bits of `v`.
 fn sval(v: u128, w: usize) -> i128 {
     if w == 0 {
@@ -106,11 +102,6 @@ fn sval(v: u128, w: usize) -> i128 {
     } else {
         v as i128
     }
-}
-
-/// Low `w` bits of the two's complement of `v`.
-fn tc(v: i128, w: usize) -> u128 {
-    (v as u128) & mask(w)
 }
 
 fn rng(seed: u64) -> ChaCha8Rng {

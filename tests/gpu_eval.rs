@@ -5,6 +5,8 @@
 //! Without an adapter every test fails when `TCVAR_REQUIRE_GPU=1` and otherwise prints loudly
 //! that it skipped and why (the shared rule of `context_for_tests`).
 
+mod common;
+
 use std::sync::Arc;
 
 use tcvar::circuit::random::{
@@ -12,32 +14,10 @@ use tcvar::circuit::random::{
 };
 use tcvar::circuit::{Builder, Circuit, Lit};
 use tcvar::eval::cpu::CpuEvaluator;
-use tcvar::eval::gpu::{context_for_tests, FormKernel, GpuContext, GpuEvaluator, GpuOptions};
+use tcvar::eval::gpu::{FormKernel, GpuContext, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, EvalError, Evaluator};
 
-fn context(test: &str) -> Option<Arc<GpuContext>> {
-    context_for_tests(test, &GpuOptions::default())
-        .expect("a GPU adapter is required (TCVAR_REQUIRE_GPU=1)")
-        .map(Arc::new)
-}
-
-/// A batch of `n` random instances; instance 0 is all zeros and instance 1 all ones (when
-/// they exist).
-fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
-    let mut rng = SplitMix64::new(seed);
-    let mut b = Batch::zeros(rows, n);
-    for i in 0..n {
-        for r in 0..rows {
-            let v = match i {
-                0 => false,
-                1 => true,
-                _ => rng.coin(),
-            };
-            b.set(r, i, v);
-        }
-    }
-    b
-}
+use common::eval::{context, random_batch};
 
 /// Check `got` against `eval_single` on every instance of `inputs`.
 fn check_against_reference(c: &Circuit, inputs: &Batch, got: &Batch, what: &str) {

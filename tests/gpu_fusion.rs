@@ -2,31 +2,18 @@
 //! the outputs of the serial reference `Circuit::eval_single` and of the CPU evaluator, bit for
 //! bit, wherever the group boundaries fall. The plans are also checked without an adapter.
 
+mod common;
+
 use std::sync::Arc;
 
-use tcvar::circuit::random::{random_circuit, RandomCircuitSpec, SplitMix64};
+use tcvar::circuit::random::{random_circuit, RandomCircuitSpec};
 use tcvar::circuit::{Circuit, Levelized};
 use tcvar::eval::cpu::CpuEvaluator;
 use tcvar::eval::gpu::plan::{Fusion, Plan};
-use tcvar::eval::gpu::{context_for_tests, FormKernel, GpuContext, GpuEvaluator, GpuOptions};
-use tcvar::eval::{Batch, Evaluator};
+use tcvar::eval::gpu::{FormKernel, GpuContext, GpuEvaluator, GpuOptions};
+use tcvar::eval::Evaluator;
 
-fn context(test: &str) -> Option<Arc<GpuContext>> {
-    context_for_tests(test, &GpuOptions::default())
-        .expect("a GPU adapter is required (TCVAR_REQUIRE_GPU=1)")
-        .map(Arc::new)
-}
-
-fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
-    let mut rng = SplitMix64::new(seed);
-    let mut b = Batch::zeros(rows, n);
-    for i in 0..n {
-        for r in 0..rows {
-            b.set(r, i, i == 1 || (i > 1 && rng.coin()));
-        }
-    }
-    b
-}
+use common::eval::{context, random_batch};
 
 fn deep(seed: u64, gates: u32) -> Circuit {
     random_circuit(&RandomCircuitSpec {

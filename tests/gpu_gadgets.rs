@@ -14,6 +14,8 @@
 //! One `GpuContext` is shared by all tests. Without an adapter every test fails when
 //! `TCVAR_REQUIRE_GPU=1` and otherwise prints a loud skip (`context_for_tests`).
 
+mod common;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -27,6 +29,8 @@ use tcvar::eval::{Batch, EvalError, Evaluator};
 use tcvar::float::{Float, Format};
 use tcvar::gadgets::float::{self as fg, FloatWord};
 use tcvar::gadgets::int::{self, SumStrategy};
+
+use common::int::{mask, tc};
 
 // ------------------------------------------------------------------ shared GPU context
 
@@ -78,14 +82,6 @@ fn build(widths: &[usize], f: impl FnOnce(&mut Builder, &[Vec<Lit>]) -> Vec<Vec<
         b.output_word(&format!("y{i}"), o).unwrap();
     }
     b.finish()
-}
-
-fn mask(w: usize) -> u128 {
-    if w >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << w) - 1
-    }
 }
 
 /// Pack instances (one `u128` per input word) into a bit-sliced batch.
@@ -294,10 +290,6 @@ fn sval(v: u128, w: usize) -> i128 {
     } else {
         v as i128
     }
-}
-
-fn tc(v: i128, w: usize) -> u128 {
-    (v as u128) & mask(w)
 }
 
 fn rand_words(widths: Vec<usize>) -> Gen {

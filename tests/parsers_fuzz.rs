@@ -5,9 +5,13 @@
 //! is safe to use (a circuit that loads levelizes and evaluates, and saves and loads back to
 //! the same circuit; vectors have the declared width).
 
+mod common;
+
 use proptest::prelude::*;
 use tcvar::circuit::serial::{parse_vectors, HEADER_LEN};
 use tcvar::circuit::{Builder, Circuit, Lit};
+
+use common::checksum::fnv;
 
 /// A small circuit with words, a weighted bank, negative weights and nested regions.
 fn sample() -> Circuit {
@@ -23,13 +27,6 @@ fn sample() -> Circuit {
     let m = b.majority(&[a, bank[0], bank[1], y[1], x[2]]).unwrap();
     b.output_word("out", &[m, !a, bank[2], Lit::TRUE]).unwrap();
     b.finish()
-}
-
-/// FNV-1a 64 (independent of the crate).
-fn fnv(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf29ce484222325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
 }
 
 /// Rewrite the header's payload length and both checksums for the current payload.

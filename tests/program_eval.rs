@@ -2,6 +2,8 @@
 //! CPU and GPU program evaluators equals the flattened circuit and the F(p, q) reference, bit
 //! for bit; memory limits, bad inputs and bad weights are refused with clear errors.
 
+mod common;
+
 use std::sync::{Arc, OnceLock};
 
 use tcvar::eval::cpu::CpuEvaluator;
@@ -10,32 +12,13 @@ use tcvar::eval::program::{
     tensor_peak_bytes, CpuProgramEvaluator, GpuProgramEvaluator, ProgramOptions, TensorData,
 };
 use tcvar::eval::{Batch, EvalError, Evaluator};
-use tcvar::model::var::config::{Sampling, VarConfig};
+use tcvar::model::var::config::VarConfig;
 use tcvar::model::var::pass::{
     record_with, var_reference_until, CompileOptions, RecordedVar, Until, VarInput, VarOutput,
 };
 use tcvar::model::var::weights::VarWeights;
 
-fn inputs(cfg: &VarConfig, n: usize, seed: u64) -> Vec<VarInput> {
-    let mut s = seed;
-    let mut next = || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    (0..n)
-        .map(|i| VarInput {
-            class: i % cfg.num_classes,
-            uniforms: match cfg.sampling {
-                Sampling::Argmax => Vec::new(),
-                Sampling::TopK { .. } | Sampling::TopP { .. } => {
-                    (0..cfg.total_tokens()).map(|_| next()).collect()
-                }
-            },
-        })
-        .collect()
-}
+use common::var::inputs;
 
 /// A recorded pass, its weights, inputs and reference outputs.
 struct Fixture {

@@ -1,34 +1,15 @@
 //! The VAR pass as a uniform program: recorded, counted, flattened and evaluated, bit for bit
 //! against the F(p, q) reference.
 
+mod common;
+
 use tcvar::eval::cpu::CpuEvaluator;
 use tcvar::eval::{Batch, Evaluator};
-use tcvar::model::var::config::{Sampling, VarConfig};
-use tcvar::model::var::pass::{
-    record_with, var_reference, CompileOptions, RecordedVar, Until, VarInput,
-};
+use tcvar::model::var::config::VarConfig;
+use tcvar::model::var::pass::{record_with, var_reference, CompileOptions, RecordedVar, Until};
 use tcvar::model::var::weights::VarWeights;
 
-fn inputs(cfg: &VarConfig, n: usize, seed: u64) -> Vec<VarInput> {
-    let mut s = seed;
-    let mut next = || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    (0..n)
-        .map(|i| VarInput {
-            class: i % cfg.num_classes,
-            uniforms: match cfg.sampling {
-                Sampling::Argmax => Vec::new(),
-                Sampling::TopK { .. } | Sampling::TopP { .. } => {
-                    (0..cfg.total_tokens()).map(|_| next()).collect()
-                }
-            },
-        })
-        .collect()
-}
+use common::var::inputs;
 
 #[test]
 fn micro_program_flattened_equals_reference() {

@@ -5,13 +5,15 @@
 //! whose bits come from different levels, and wide coefficients. The GPU evaluator (which
 //! evaluates word terms term by term) is checked on the same circuits when an adapter exists.
 
-use std::sync::Arc;
+mod common;
 
 use tcvar::circuit::random::SplitMix64;
 use tcvar::circuit::{Builder, Circuit, Levelized, Lit};
 use tcvar::eval::cpu::{CpuEvaluator, CpuOptions, FormMethod};
-use tcvar::eval::gpu::{context_for_tests, FormKernel, GpuEvaluator, GpuOptions};
+use tcvar::eval::gpu::{FormKernel, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, Evaluator};
+
+use common::eval::{context, random_batch};
 
 fn pick(rng: &mut SplitMix64, n: usize) -> usize {
     (rng.next_u64() % n as u64) as usize
@@ -74,22 +76,6 @@ fn word_circuit(seed: u64, stages: usize, coef_bits: u32) -> Circuit {
     }
     b.output_word("y", &outs).unwrap();
     b.finish()
-}
-
-fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
-    let mut rng = SplitMix64::new(seed);
-    let mut b = Batch::zeros(rows, n);
-    for i in 0..n {
-        for r in 0..rows {
-            let v = match i {
-                0 => false,
-                1 => true,
-                _ => rng.coin(),
-            };
-            b.set(r, i, v);
-        }
-    }
-    b
 }
 
 fn reference(c: &Circuit, batch: &Batch) -> Vec<Vec<bool>> {
@@ -218,11 +204,8 @@ fn malformed_word_runs_are_refused() {
 
 #[test]
 fn gpu_word_circuits_equal_reference() {
-    let ctx = match context_for_tests("gpu_word_circuits_equal_reference", &GpuOptions::default())
-        .expect("a GPU adapter is required (TCVAR_REQUIRE_GPU=1)")
-    {
-        Some(c) => Arc::new(c),
-        None => return,
+    let Some(ctx) = context("gpu_word_circuits_equal_reference") else {
+        return;
     };
     for seed in 0..4 {
         let c = word_circuit(300 + seed, 3, if seed < 2 { 4 } else { 40 });
