@@ -566,7 +566,8 @@ fn lit_value<const B: usize>(prev: &[u64], l: u32) -> [u64; B] {
     xv
 }
 
-/// `planes += a * l`: a ripple of half adders from plane `k` for every set bit `k` of `a`.
+/// `planes += a * l`: a ripple of half adders from plane `k` for every set bit `k` of `a`, ending
+/// at the first plane where no instance carries.
 #[inline(always)]
 fn add_bit<const B: usize>(planes: &mut [[u64; B]], prev: &[u64], l: u32, a: u64) {
     let xv = lit_value::<B>(prev, l);
@@ -576,10 +577,15 @@ fn add_bit<const B: usize>(planes: &mut [[u64; B]], prev: &[u64], l: u32, a: u64
         bits &= bits - 1;
         let mut carry = xv;
         for plane in planes.iter_mut().skip(k) {
+            let mut any = 0u64;
             for w in 0..B {
                 let t = plane[w] & carry[w];
                 plane[w] ^= carry[w];
                 carry[w] = t;
+                any |= t;
+            }
+            if any == 0 {
+                break;
             }
         }
     }
