@@ -115,6 +115,20 @@ fn bench_circuit(c: &mut Criterion, name: &str, lv: &Levelized, built: Duration)
                 },
             ),
             (
+                "ripple",
+                CpuOptions {
+                    form_method: FormMethod::BitSliced,
+                    ..d
+                },
+            ),
+            (
+                "columns",
+                CpuOptions {
+                    form_method: FormMethod::Columns,
+                    ..d
+                },
+            ),
+            (
                 "1thread",
                 CpuOptions {
                     parallel: false,

@@ -81,6 +81,11 @@ fn option_sets() -> Vec<CpuOptions> {
             ..d
         },
         CpuOptions {
+            form_method: FormMethod::Columns,
+            max_block_words: 2,
+            ..d
+        },
+        CpuOptions {
             reuse_slots: false,
             max_scratch_bytes: 1,
             max_block_words: 4,

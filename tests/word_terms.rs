@@ -94,6 +94,7 @@ fn cpu_options() -> Vec<CpuOptions> {
             FormMethod::Auto,
             FormMethod::BitSliced,
             FormMethod::PerInstance,
+            FormMethod::Columns,
         ] {
             for (max_block_words, reuse_slots) in [(1, true), (8, false)] {
                 v.push(CpuOptions {

@@ -6,11 +6,14 @@
 //! are rewritten by De Morgan into complemented ANDs, and every linear form is assigned the
 //! evaluation method estimated to be cheaper:
 //!
-//! - **bit-sliced vertical counters** (forms with small weights, unit-weight majorities): the
-//!   weighted sum of 64 instances per word is kept as bit planes, `|w| * l` is added with a
-//!   ripple of half adders per set bit of `|w|` (negative weights become complemented literals,
-//!   `w * x = w + |w| * !x`), and each threshold of the bank is one bit-sliced comparison with
-//!   a constant;
+//! - **bit-sliced vertical counters**: the weighted sum of 64 instances per word is kept as bit
+//!   planes (negative weights become complemented literals, `w * x = w + |w| * !x`), and each
+//!   threshold of the bank is one bit-sliced comparison with a constant. The planes are built
+//!   in one of two ways, whichever is estimated cheaper: *ripple* adds `|w| * l` term by term,
+//!   a ripple of half adders from each set bit of `|w|` (word terms as a ripple of full
+//!   adders), ending where no instance carries; *columns* places one literal per set bit of
+//!   `|w|` in its column and reduces the columns from the lowest with full adders, carries
+//!   going to the next column (cheaper for wide weights: no ripple to the top per bit);
 //! - **per-instance sums** (large weights): a signed `i64` sum per instance, compared with every
 //!   threshold of the bank. The sum is computed once per bank (docs/circuit_format.md).
 //!
@@ -45,6 +48,9 @@ pub enum FormMethod {
     BitSliced,
     /// Per-instance `i64` sums for every form.
     PerInstance,
+    /// Bit-sliced counters for every form, each added by columns (carry-save full adders per
+    /// plane, then one bit per plane).
+    Columns,
 }
 
 /// Tuning options of a [`CpuEvaluator`]. The defaults are what the benches found fastest,
@@ -107,6 +113,8 @@ pub struct KindCounts {
     pub per_instance_terms: u64,
     /// Their thresholds (gates).
     pub per_instance_thresholds: u64,
+    /// Bit-sliced forms added by columns (the others ripple term by term).
+    pub column_forms: u64,
     /// Word terms of the bit-sliced forms (each added as one multi-bit word).
     pub word_terms: u64,
     /// Bits (scalar terms) those word terms stand for.
@@ -147,6 +155,10 @@ struct FormSet<W, T> {
     /// `weights` entry is `|c|`, the weight of its lowest bit), 1 for a scalar term, 0 for the
     /// later bits of a word term.
     spans: Vec<u8>,
+    /// Bit-sliced only, per form: 0 for a form added term by term (ripples), else the number
+    /// of planes of its sum for a form added by columns: its terms are then one literal per
+    /// set bit of `|w|`, in column order, and `weights` holds the column.
+    columns: Vec<u8>,
 }
 
 impl<W, T> FormSet<W, T> {
@@ -158,6 +170,7 @@ impl<W, T> FormSet<W, T> {
             thr_off: vec![0],
             thresholds: Vec::new(),
             spans: Vec::new(),
+            columns: Vec::new(),
         }
     }
     fn len(&self) -> usize {
@@ -166,6 +179,7 @@ impl<W, T> FormSet<W, T> {
     fn bytes(&self) -> usize {
         4 * (self.term_off.len() + self.terms.len() + self.thr_off.len())
             + self.spans.len()
+            + self.columns.len()
             + 8 * (self.weights.len() + self.thresholds.len())
     }
 }
@@ -243,6 +257,39 @@ fn bitsliced_cost(ws: &[i64], spans: &[u8], thresholds: usize) -> (u64, u32) {
     }
     let top = 64 - sum.leading_zeros();
     (ops + thresholds as u64 * 3 * top as u64, top)
+}
+
+/// Estimated word-operations per 64 instances of a form added by columns: a full adder (5
+/// operations) per literal beyond the first of each column, a load per literal, and one
+/// comparison per threshold. `top` is the number of planes of the sum.
+fn columns_cost(ws: &[i64], top: u32, thresholds: usize) -> u64 {
+    let bits: u64 = ws
+        .iter()
+        .map(|w| w.unsigned_abs().count_ones() as u64)
+        .sum();
+    7 * bits + 2 * top as u64 + thresholds as u64 * 3 * top as u64
+}
+
+/// Append a form's terms to `p.bs` by columns: one literal per set bit `c` of `|w|` (complemented
+/// for a negative weight), ordered by `c`, with `c` as its weight; `top` planes.
+fn push_columns(p: &mut Program, rd: &Reader, rows: &[Row], ws: &[i64], top: u32) {
+    let mut bits: Vec<(u8, u32)> = Vec::new();
+    for (&r, &w) in rows.iter().zip(ws) {
+        let lit = rd.row(r, w < 0);
+        let mut a = w.unsigned_abs();
+        while a != 0 {
+            bits.push((a.trailing_zeros() as u8, lit));
+            a &= a - 1;
+        }
+    }
+    bits.sort_by_key(|b| b.0);
+    for (c, lit) in bits {
+        p.bs.terms.push(lit);
+        p.bs.weights.push(c as u64);
+        p.bs.spans.push(1);
+    }
+    p.bs.columns.push(top as u8);
+    p.counts.column_forms += 1;
 }
 
 /// Estimated word-operations per 64 instances of a form evaluated with per-instance sums
@@ -388,12 +435,18 @@ fn compile_forms(
     for f in l.form_start..l.form_end {
         let fv = view_form(lv, f, word_terms);
         let th = lv.bank(f);
-        let use_bs = match method {
-            FormMethod::BitSliced => true,
-            FormMethod::PerInstance => false,
+        let ripple = bitsliced_cost(&fv.ws, &fv.spans, th.len());
+        let columns = columns_cost(&fv.ws, ripple.1, th.len());
+        let (use_bs, by_columns) = match method {
+            FormMethod::BitSliced => (true, false),
+            FormMethod::Columns => (true, true),
+            FormMethod::PerInstance => (false, false),
             FormMethod::Auto => {
-                bitsliced_cost(&fv.ws, &fv.spans, th.len()).0
-                    <= per_instance_cost(fv.ws.len(), th.len())
+                let best = ripple.0.min(columns);
+                (
+                    best <= per_instance_cost(fv.ws.len(), th.len()),
+                    columns < ripple.0,
+                )
             }
         };
         if !use_bs {
@@ -401,7 +454,13 @@ fn compile_forms(
             continue;
         }
         let rows = lv.form_rows_of(f);
+        if by_columns && !rows.is_empty() && ripple.1 > 0 {
+            push_columns(p, rd, rows, &fv.ws, ripple.1);
+        }
         for ((&r, &w), &sp) in rows.iter().zip(&fv.ws).zip(&fv.spans) {
+            if by_columns && !rows.is_empty() && ripple.1 > 0 {
+                break;
+            }
             // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
             p.bs.terms.push(rd.row(r, w < 0));
             p.bs.weights.push(w.unsigned_abs());
@@ -410,6 +469,9 @@ fn compile_forms(
                 p.counts.word_terms += 1;
                 p.counts.word_term_bits += sp as u64;
             }
+        }
+        if !(by_columns && !rows.is_empty() && ripple.1 > 0) {
+            p.bs.columns.push(0);
         }
         p.bs.term_off.push(p.bs.terms.len() as u32);
         for j in th.clone() {
@@ -625,11 +687,58 @@ fn add_word<const B: usize>(planes: &mut [[u64; B]], prev: &[u64], lits: &[u32],
     }
 }
 
+/// `planes = sum of the column-ordered literals terms[range]`, literal `j` in column
+/// `weights[j]`: per column from the lowest, the column's literals and the carries into it
+/// are reduced by full adders (3 bits to a bit here and a carry into the next column) and a
+/// last half adder, until one bit is left: the plane. `planes` reaches the sum's top, so no
+/// carry leaves the last column. `cur` and `next` are scratch.
+fn add_columns<const B: usize>(
+    planes: &mut [[u64; B]],
+    prev: &[u64],
+    set: &FormSet<u64, u64>,
+    range: std::ops::Range<usize>,
+    cur: &mut Vec<[u64; B]>,
+    next: &mut Vec<[u64; B]>,
+) {
+    let mut j = range.start;
+    cur.clear();
+    next.clear();
+    for (c, plane) in planes.iter_mut().enumerate() {
+        while j < range.end && set.weights[j] as usize == c {
+            cur.push(lit_value::<B>(prev, set.terms[j]));
+            j += 1;
+        }
+        while cur.len() >= 3 {
+            let (a, b, d) = (cur.pop().unwrap(), cur.pop().unwrap(), cur.pop().unwrap());
+            let (mut s, mut cy) = ([0u64; B], [0u64; B]);
+            for w in 0..B {
+                let t = a[w] ^ b[w];
+                s[w] = t ^ d[w];
+                cy[w] = (a[w] & b[w]) | (t & d[w]);
+            }
+            cur.push(s);
+            next.push(cy);
+        }
+        if cur.len() == 2 {
+            let (a, b) = (cur.pop().unwrap(), cur.pop().unwrap());
+            let (mut s, mut cy) = ([0u64; B], [0u64; B]);
+            for w in 0..B {
+                s[w] = a[w] ^ b[w];
+                cy[w] = a[w] & b[w];
+            }
+            cur.push(s);
+            next.push(cy);
+        }
+        *plane = cur.pop().unwrap_or([0; B]);
+        std::mem::swap(cur, next);
+    }
+}
+
 /// Bit-sliced forms `forms` of `set`: vertical counters, then one comparison per threshold.
 ///
-/// `|w| * l` is added with a ripple of half adders from plane `k` for every set bit `k` of
-/// `|w|`, up to the highest plane the running maximum sum can reach. (A carry-save full-adder
-/// column compression was tried and measured about 2x slower on `majority16`.)
+/// A form compiled by columns is reduced by [`add_columns`]; otherwise `|w| * l` is added with
+/// a ripple of half adders from plane `k` for every set bit `k` of `|w|`, up to the highest
+/// plane the running maximum sum can reach (or the first where no instance carries).
 fn k_bitsliced<const B: usize>(
     prev: &[u64],
     set: &FormSet<u64, u64>,
@@ -638,10 +747,16 @@ fn k_bitsliced<const B: usize>(
 ) {
     let mut planes = [[0u64; B]; 64];
     let mut o = out.chunks_exact_mut(B);
+    let (mut cur, mut next): (Vec<[u64; B]>, Vec<[u64; B]>) = (Vec::new(), Vec::new());
     for f in forms {
         let mut top = 0usize;
         let mut sum = 0u64;
         let (mut j, end) = (set.term_off[f] as usize, set.term_off[f + 1] as usize);
+        if set.columns[f] > 0 {
+            top = set.columns[f] as usize;
+            add_columns::<B>(&mut planes[..top], prev, set, j..end, &mut cur, &mut next);
+            j = end;
+        }
         while j < end {
             let k = set.spans[j].max(1) as usize;
             let a = set.weights[j];
