@@ -438,16 +438,15 @@ fn compile_forms(
         let th = lv.bank(f);
         let ripple = bitsliced_cost(&fv.ws, &fv.spans, th.len());
         let columns = columns_cost(&fv.ws, ripple.1, th.len());
+        // A form whose sum has no plane (no nonzero weight) always ripples (adds nothing).
         let (use_bs, by_columns) = match method {
             FormMethod::BitSliced => (true, false),
-            FormMethod::Columns => (true, true),
+            FormMethod::Columns => (true, ripple.1 > 0),
             FormMethod::PerInstance => (false, false),
             FormMethod::Auto => {
-                let best = ripple.0.min(columns);
-                (
-                    best <= per_instance_cost(fv.ws.len(), th.len()),
-                    3 * columns < ripple.0,
-                )
+                let by_columns = ripple.1 > 0 && 3 * columns < ripple.0;
+                let cost = if by_columns { columns } else { ripple.0 };
+                (cost <= per_instance_cost(fv.ws.len(), th.len()), by_columns)
             }
         };
         if !use_bs {
@@ -455,23 +454,19 @@ fn compile_forms(
             continue;
         }
         let rows = lv.form_rows_of(f);
-        if by_columns && !rows.is_empty() && ripple.1 > 0 {
+        if by_columns {
             push_columns(p, rd, rows, &fv.ws, ripple.1);
-        }
-        for ((&r, &w), &sp) in rows.iter().zip(&fv.ws).zip(&fv.spans) {
-            if by_columns && !rows.is_empty() && ripple.1 > 0 {
-                break;
+        } else {
+            for ((&r, &w), &sp) in rows.iter().zip(&fv.ws).zip(&fv.spans) {
+                // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
+                p.bs.terms.push(rd.row(r, w < 0));
+                p.bs.weights.push(w.unsigned_abs());
+                p.bs.spans.push(sp);
+                if sp > 1 {
+                    p.counts.word_terms += 1;
+                    p.counts.word_term_bits += sp as u64;
+                }
             }
-            // w * x = |w| * x (w > 0) or w + |w| * !x (w < 0).
-            p.bs.terms.push(rd.row(r, w < 0));
-            p.bs.weights.push(w.unsigned_abs());
-            p.bs.spans.push(sp);
-            if sp > 1 {
-                p.counts.word_terms += 1;
-                p.counts.word_term_bits += sp as u64;
-            }
-        }
-        if !(by_columns && !rows.is_empty() && ripple.1 > 0) {
             p.bs.columns.push(0);
         }
         p.bs.term_off.push(p.bs.terms.len() as u32);
