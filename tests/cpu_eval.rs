@@ -3,6 +3,9 @@
 //! independently of the evaluator (it reads `Circuit::nodes` and `Circuit::forms`, not the
 //! levelized arrays, and does not call `Circuit::eval_single`).
 
+mod common;
+
+use common::eval::deep_layered;
 use tcvar::circuit::random::{
     layered, random_circuit, LayerGate, LayeredSpec, RandomCircuitSpec, SplitMix64,
 };
@@ -415,15 +418,7 @@ fn malformed_levelized_is_an_error_not_a_panic() {
 /// rows, and the outputs still equal the interpreter's.
 #[test]
 fn deep_circuit_values_live_in_reused_slots() {
-    let c = layered(&LayeredSpec {
-        inputs: 16,
-        width: 24,
-        layers: 130,
-        gate: LayerGate::Mixed,
-        reach: 2,
-        seed: 5,
-    })
-    .expect("layered");
+    let c = deep_layered();
     let lv = c.levelize();
     assert!(lv.depth() > 100, "depth {}", lv.depth());
     let opts = CpuOptions {

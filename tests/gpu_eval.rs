@@ -17,7 +17,7 @@ use tcvar::eval::cpu::CpuEvaluator;
 use tcvar::eval::gpu::{FormKernel, GpuContext, GpuEvaluator, GpuOptions};
 use tcvar::eval::{Batch, EvalError, Evaluator};
 
-use common::eval::{context, random_batch};
+use common::eval::{context, deep_layered, random_batch};
 
 /// Check `got` against `eval_single` on every instance of `inputs`.
 fn check_against_reference(c: &Circuit, inputs: &Batch, got: &Batch, what: &str) {
@@ -134,15 +134,7 @@ fn deep_circuit_over_100_levels_reuses_slots() {
     let Some(ctx) = context("deep_circuit_over_100_levels_reuses_slots") else {
         return;
     };
-    let c = layered(&LayeredSpec {
-        inputs: 16,
-        width: 24,
-        layers: 130,
-        gate: LayerGate::Mixed,
-        reach: 2,
-        seed: 5,
-    })
-    .expect("layered");
+    let c = deep_layered();
     let lv = c.levelize();
     assert!(lv.depth() > 100, "depth {}", lv.depth());
     let ev = check_batches(&ctx, &c, &GpuOptions::default(), &[33, 1000], "deep");

@@ -269,23 +269,10 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 /// The pickle (protocol 2) of `{name: _rebuild_tensor_v2(storage, offset, (size,), (stride,),
 /// False, OrderedDict())}` with the storage `('storage', torch.FloatStorage, '0', 'cpu', numel)`.
 fn tensor_pickle(name: &str, numel: u32, offset: u32, size: u32, stride: u32) -> Vec<u8> {
-    let mut p = vec![0x80, 2, b'}', b'(', b'X'];
-    p.extend((name.len() as u32).to_le_bytes());
-    p.extend(name.as_bytes());
-    p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
-    p.extend(
-        b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuJ",
-    );
-    p.extend(numel.to_le_bytes());
-    p.extend(b"tQJ");
-    p.extend(offset.to_le_bytes());
-    p.push(b'J');
-    p.extend(size.to_le_bytes());
-    p.extend([0x85, b'J']);
-    p.extend(stride.to_le_bytes());
-    p.extend([0x85, 0x89]);
-    p.extend(b"ccollections\nOrderedDict\n)R");
-    p.extend(b"tRu.");
+    let mut p = vec![0x80, 2, b'}', b'('];
+    p_str(&mut p, name);
+    p_view(&mut p, "0", numel, offset, size, stride);
+    p.extend(b"u.");
     p
 }
 
@@ -634,9 +621,9 @@ fn p_int(p: &mut Vec<u8>, v: u32) {
     p.extend(v.to_le_bytes());
 }
 
-/// `_rebuild_tensor_v2(('storage', torch.FloatStorage, key, 'cpu', numel), 0, (numel,),
-/// (1,), False, OrderedDict())`: the whole storage `key` as a vector.
-fn p_tensor(p: &mut Vec<u8>, key: &str, numel: u32) {
+/// `_rebuild_tensor_v2(('storage', torch.FloatStorage, key, 'cpu', numel), offset, (size,),
+/// (stride,), False, OrderedDict())`: a vector view of storage `key`.
+fn p_view(p: &mut Vec<u8>, key: &str, numel: u32, offset: u32, size: u32, stride: u32) {
     p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
     p_str(p, "storage");
     p.extend(b"ctorch\nFloatStorage\n");
@@ -644,12 +631,17 @@ fn p_tensor(p: &mut Vec<u8>, key: &str, numel: u32) {
     p_str(p, "cpu");
     p_int(p, numel);
     p.extend(b"tQ");
-    p_int(p, 0);
-    p_int(p, numel);
+    p_int(p, offset);
+    p_int(p, size);
     p.push(0x85);
-    p_int(p, 1);
+    p_int(p, stride);
     p.extend([0x85, 0x89]);
     p.extend(b"ccollections\nOrderedDict\n)RtR");
+}
+
+/// [`p_view`] of the whole storage `key` as a vector.
+fn p_tensor(p: &mut Vec<u8>, key: &str, numel: u32) {
+    p_view(p, key, numel, 0, numel, 1);
 }
 
 /// A dict `{name: tensor of storage key}` as pickle opcodes.

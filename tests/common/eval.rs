@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use tcvar::circuit::random::SplitMix64;
+use tcvar::circuit::random::{layered, LayerGate, LayeredSpec, SplitMix64};
+use tcvar::circuit::Circuit;
 use tcvar::eval::gpu::{context_for_tests, GpuContext, GpuOptions};
 use tcvar::eval::Batch;
 
@@ -31,4 +32,20 @@ pub fn random_batch(rows: u32, n: usize, seed: u64) -> Batch {
         }
     }
     b
+}
+
+/// A deep layered circuit (130 layers of 24 mixed gates, each reading at most 2 layers back,
+/// seed 5): more than 100 levels, with only about three layers live at once.
+pub fn deep_layered() -> Circuit {
+    let c = layered(&LayeredSpec {
+        inputs: 16,
+        width: 24,
+        layers: 130,
+        gate: LayerGate::Mixed,
+        reach: 2,
+        seed: 5,
+    })
+    .expect("layered");
+    assert!(c.levelize().depth() > 100);
+    c
 }
